@@ -1,0 +1,1 @@
+"""The ``cleanroom`` command line: typer commands that parse, call and print. No logic of their own."""

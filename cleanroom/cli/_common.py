@@ -1,0 +1,53 @@
+"""What every command shares: common options, error printing and ``--json`` output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cleanroom.errors import CleanroomError
+from cleanroom.settings import Paths
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Store directory (else $CLEANROOM_STORE, else ./.cleanroom).")]
+PartnersOpt = Annotated[Path | None, typer.Option("--partners", help="Partner files directory (else $CLEANROOM_PARTNERS, else ./partners).")]
+PoliciesOpt = Annotated[Path | None, typer.Option("--policies", help="Policy directory (else $CLEANROOM_POLICIES, else ./policies).")]
+KeysFileOpt = Annotated[Path | None, typer.Option("--keys-file", help="Gateway key file (else $CLEANROOM_KEYS_FILE or $CLEANROOM_PEPPER + $CLEANROOM_DB_KEY).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+
+
+def paths(store: Path | None = None, partners: Path | None = None, policies: Path | None = None) -> Paths:
+    return Paths.resolve(store=store, partners=partners, policies=policies)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn a CleanroomError into one clear line on stderr (code first) and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CleanroomError as exc:
+            if kwargs.get("as_json"):
+                print(json.dumps({"error": exc.to_dict()}), file=sys.stdout)
+            else:
+                err_console.print(f"[bold red]error[/] [{exc.code}] {exc.message}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON for machines (dates and paths as strings)."""
+    print(json.dumps(data, indent=2, default=str))
