@@ -96,4 +96,43 @@ class ExactResult(BaseModel):
         raise InternalError("internal.invariant", f"no part {name!r} in {self.template} result")
 
 
-__all__ = ["Bounds", "Cell", "ExactResult", "Part"]
+class NoisyPart(BaseModel):
+    """One released vector: noisy values (``None`` where suppressed) and how they were made.
+
+    ``ci95`` is the half-width of the 95% interval of each value, in the part's value units
+    (divide by ``unit`` for persons or credits). ``epsilon`` is this part's exact share.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    cells: list[Cell]
+    values: list[int | None]
+    unit: int = 1
+    mechanism: str
+    scale: float
+    sensitivity: int
+    epsilon: str = Field(description="This part's exact share of the query's epsilon, as a fraction 'p/q'.")
+    ci95: float
+
+
+class NoisyResult(BaseModel):
+    """The only form of a result that may leave the server: every number noised, then post-processed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template: str
+    dimensions: list[str]
+    parts: list[NoisyPart]
+    epsilon: str
+    threshold: int
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def part(self, name: str) -> NoisyPart:
+        for p in self.parts:
+            if p.name == name:
+                return p
+        raise InternalError("internal.invariant", f"no part {name!r} in noisy {self.template} result")
+
+
+__all__ = ["Bounds", "Cell", "ExactResult", "NoisyPart", "NoisyResult", "Part"]
