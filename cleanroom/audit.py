@@ -75,25 +75,27 @@ class AuditLog:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return entry
 
-    @staticmethod
-    def _tail(fh: Any) -> tuple[int, str]:
+    def _tail(self, fh: Any) -> tuple[int, str]:
         """Next seq and prev hash, from the last line (read backwards, not the whole file)."""
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        if size == 0:
+        line = _last_line(fh)
+        if line is None:
             return 0, GENESIS
-        block = min(size, 65536)
-        fh.seek(size - block)
-        lines = fh.read(block).rstrip(b"\n").split(b"\n")
-        last = json.loads(lines[-1])
-        return int(last["seq"]) + 1, str(last["hash"])
+        try:
+            last = json.loads(line)
+            return int(last["seq"]) + 1, str(last["hash"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError("audit.chain_broken", f"{self.path}: the last entry is not a valid audit entry; refusing to extend the chain") from exc
 
     def entries(self) -> Iterator[Entry]:
+        """Every entry in order; a line that is not an entry raises ``audit.chain_broken`` naming it."""
         if not self.path.exists():
             return
         with self.path.open("rb") as fh:
-            for line in fh:
-                yield Entry.model_validate_json(line)
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    yield Entry.model_validate_json(line)
+                except ValueError as exc:
+                    raise AuditError("audit.chain_broken", f"{self.path}:{lineno}: not a valid audit entry", line=lineno) from exc
 
     def verify(self, expected_head: str | None = None) -> VerifyReport:
         """Walk the chain; report the first line (1-based) that was edited, dropped or reordered."""
@@ -113,6 +115,22 @@ class AuditLog:
         report = self.verify()
         if not report.ok:
             raise AuditError("audit.chain_broken", f"{self.path}:{report.first_bad_line}: {report.problem}", line=report.first_bad_line)
+
+
+def _last_line(fh: Any, block: int = 65536) -> bytes | None:
+    """The file's last non-empty line, reading backwards block by block (entries may exceed a block)."""
+    end = fh.seek(0, os.SEEK_END)
+    tail = b""
+    while end > 0:
+        start = max(end - block, 0)
+        fh.seek(start)
+        tail = fh.read(end - start) + tail
+        end = start
+        stripped = tail.rstrip(b"\n")
+        if b"\n" in stripped:
+            return stripped.rsplit(b"\n", 1)[1]
+    stripped = tail.rstrip(b"\n")
+    return stripped or None
 
 
 def _check_line(line: bytes, expected_seq: int, expected_prev: str) -> str | None:

@@ -48,6 +48,7 @@ CODES: dict[str, tuple[int, str]] = {
     "policy.filter_not_allowed": (403, "The column may not be compared to literals in filters."),
     "policy.epsilon_above_cap": (403, "The requested epsilon exceeds the per-query cap."),
     "policy.dataset_not_in_scope": (403, "The dataset is not in the collaboration's scope."),
+    "policy.measure_not_allowed": (403, "The column is not a measure with clamp bounds in the policy."),
     # partner-side preparation
     "prepare.input_missing": (400, "A raw input file is missing."),
     "prepare.input_invalid": (400, "A raw input file cannot be read or lacks a declared column."),
@@ -73,6 +74,7 @@ CODES: dict[str, tuple[int, str]] = {
     "query.timeout": (504, "The query exceeded its time limit."),
     "query.failed": (500, "The engine failed; details are in the server log, never in the response."),
     "query.not_found": (404, "No query with that id visible to the caller."),
+    "query.no_endpoint": (404, "No such endpoint or method on the gateway (the API is listed at /docs)."),
     # budget
     "budget.exhausted": (429, "The privacy budget for this period does not cover the request."),
     "budget.invalid_epsilon": (400, "Epsilon must be a finite positive number."),

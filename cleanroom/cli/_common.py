@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cleanroom.errors import CleanroomError
 from cleanroom.settings import Paths
@@ -42,7 +43,7 @@ def handle_errors(fn: F) -> F:
             if kwargs.get("as_json"):
                 print(json.dumps({"error": exc.to_dict()}), file=sys.stdout)
             else:
-                err_console.print(f"[bold red]error[/] [{exc.code}] {exc.message}", highlight=False, markup=True)
+                err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}", highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
