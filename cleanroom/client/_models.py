@@ -1,0 +1,98 @@
+"""The client's own copies of the gateway's response shapes.
+
+Defined here, not imported, because the client runs where the server's modules must not be
+needed (an analyst's laptop, a BI job). A test checks that every model has exactly the fields of
+its server twin in ``cleanroom.gateway.models``, so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+CellValue = str | int | float | bool | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NoiseInfo(_Model):
+    part: str
+    mechanism: str
+    scale: float
+    ci95: float
+
+
+class QueryResult(_Model):
+    """A released query result: noisy values, ``None`` where a cell was suppressed."""
+
+    query_id: str
+    template: str
+    columns: list[str]
+    rows: list[list[CellValue]]
+    epsilon_charged: float
+    budget_remaining: float
+    noise: list[NoiseInfo]
+    suppressed_cells: int
+    cached: bool
+
+    def noise_for(self, column: str) -> NoiseInfo | None:
+        """The noise of a value column (value columns are named after their part), else None."""
+        return next((n for n in self.noise if n.part == column), None)
+
+
+class Budget(_Model):
+    collaboration: str
+    partner: str
+    period: str
+    partner_limit: float
+    partner_spent: float
+    partner_remaining: float
+    reserved_for_report: float
+    collaboration_cap: float
+    collaboration_spent: float
+    collaboration_remaining: float
+    lifetime_epsilon: float
+
+
+class UploadReceipt(_Model):
+    partner: str
+    dataset: str
+    version: int
+    sha256: str
+
+
+class Policy(_Model):
+    collaboration: str
+    digest: str
+    active: bool
+    signed_by: list[str]
+    policy: dict[str, Any]
+
+
+class AuditEntry(_Model):
+    seq: int
+    at: str
+    event: str
+    actor: str
+    details: dict[str, Any]
+    prev: str
+    hash: str
+
+
+class AuditPage(_Model):
+    entries: list[AuditEntry]
+    chain_ok: bool
+    chain_entries: int
+    chain_head: str
+    next_after: int | None
+
+
+class Health(_Model):
+    status: Literal["ok"]
+    version: str
+
+
+__all__ = ["AuditEntry", "AuditPage", "Budget", "CellValue", "Health", "NoiseInfo", "Policy", "QueryResult", "UploadReceipt"]

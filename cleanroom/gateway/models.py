@@ -1,0 +1,267 @@
+"""Request and response bodies of the gateway API, with the examples shown at ``/docs``.
+
+These are the only shapes that cross the HTTP boundary. None of them has a field that could hold
+a row, a ``hid`` or an exact aggregate: query results carry noisy values only (made by the one
+release path), and every other response is metadata (budgets, receipts, policy text, audit
+entries). The typed client in ``cleanroom.client`` mirrors them field for field (a test checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cleanroom.partners import ID_PATTERN, NAME_PATTERN
+
+CellValue = str | int | float | bool | None
+
+QUERY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
+PERIOD_PATTERN = r"^\d{4}-\d{2}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+_TEMPLATE_EXAMPLE = {
+    "collaboration": "aurora-2026",
+    "template": "funnel",
+    "params": {"by": ["model"], "from_month": "2026-01", "to_month": "2026-06"},
+    "epsilon": 0.5,
+}
+_SQL_EXAMPLE = {
+    "collaboration": "aurora-2026",
+    "sql": "SELECT model, COUNT(DISTINCT hid) AS persons FROM sales GROUP BY model",
+    "epsilon": 0.25,
+}
+
+
+class QueryRequest(_Model):
+    """Run one approved template, or one restricted-SQL aggregate, and spend ``epsilon`` on it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [_TEMPLATE_EXAMPLE, _SQL_EXAMPLE]})
+
+    collaboration: str = Field(pattern=ID_PATTERN, description="The collaboration whose active policy governs the query.")
+    template: str | None = Field(default=None, pattern=NAME_PATTERN, description="funnel | attribution | overlap | lifecycle.")
+    sql: str | None = Field(default=None, min_length=1, max_length=20_000, description="Restricted SQL (when the policy allows it).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Template parameters (see docs/reference/templates.md).")
+    epsilon: float = Field(gt=0, allow_inf_nan=False, description="Privacy loss to spend on this query.")
+
+    @model_validator(mode="after")
+    def _template_xor_sql(self) -> QueryRequest:
+        if (self.template is None) == (self.sql is None):
+            raise ValueError("give exactly one of 'template' or 'sql'")
+        if self.sql is not None and self.params:
+            raise ValueError("'params' go with a template; restricted SQL takes none")
+        return self
+
+
+class NoiseInfo(_Model):
+    """How one released vector (a *part*: e.g. ``persons``, ``sales``) was noised."""
+
+    part: str
+    mechanism: str = Field(description="e.g. discrete_laplace, discrete_gaussian")
+    scale: float
+    ci95: float = Field(description="Half-width of the 95% interval of each value of this part.")
+
+
+class QueryResponse(_Model):
+    """A released result: dimensions, noisy values (``null`` where suppressed) and their noise.
+
+    ``columns`` are the grouping dimensions followed by one column per released part, named after
+    the part, so ``noise`` says how each value column was made.
+    """
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "query_id": "q_7f3a9c2e01b4",
+                    "template": "funnel",
+                    "columns": ["model", "stage", "persons"],
+                    "rows": [["aster", "configurator", 4213], ["aster", "sale", 388], ["dune", "sale", None]],
+                    "epsilon_charged": 0.5,
+                    "budget_remaining": 4.5,
+                    "noise": [{"part": "persons", "mechanism": "discrete_laplace", "scale": 12.0, "ci95": 35.9}],
+                    "suppressed_cells": 1,
+                    "cached": False,
+                }
+            ]
+        },
+    )
+
+    query_id: str
+    template: str = Field(description="The template name, or 'sql' for restricted SQL.")
+    columns: list[str]
+    rows: list[list[CellValue]]
+    epsilon_charged: float = Field(description="0 when the result was served from the cache.")
+    budget_remaining: float = Field(description="The caller's partner's budget left this month.")
+    noise: list[NoiseInfo]
+    suppressed_cells: int = Field(ge=0)
+    cached: bool = Field(description="True when an identical earlier query's stored noisy result was returned.")
+
+
+# --- budget ------------------------------------------------------------------------------------
+
+
+class BudgetResponse(_Model):
+    """The caller's partner's privacy budget in one collaboration for the current month."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "collaboration": "aurora-2026",
+                    "partner": "northside-dealers",
+                    "period": "2026-06",
+                    "partner_limit": 5.0,
+                    "partner_spent": 1.25,
+                    "partner_remaining": 3.75,
+                    "reserved_for_report": 1.0,
+                    "collaboration_cap": 12.0,
+                    "collaboration_spent": 4.5,
+                    "collaboration_remaining": 7.5,
+                    "lifetime_epsilon": 31.5,
+                }
+            ]
+        },
+    )
+
+    collaboration: str
+    partner: str
+    period: str = Field(pattern=PERIOD_PATTERN)
+    partner_limit: float
+    partner_spent: float
+    partner_remaining: float
+    reserved_for_report: float
+    collaboration_cap: float
+    collaboration_spent: float
+    collaboration_remaining: float
+    lifetime_epsilon: float
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+class UploadResponse(_Model):
+    """Receipt of an accepted upload: the dataset version that is now visible."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={"examples": [{"partner": "northside-dealers", "dataset": "sales", "version": 3, "sha256": "9f2c" + "0" * 60}]},
+    )
+
+    partner: str
+    dataset: str
+    version: int = Field(ge=1)
+    sha256: str = Field(description="SHA-256 of the accepted Arrow file, as in its manifest.")
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+
+class PolicyResponse(_Model):
+    """The collaboration's active policy, exactly as signed, and who signed it."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "collaboration": "aurora-2026",
+                    "digest": "3b1d" + "0" * 60,
+                    "active": True,
+                    "signed_by": ["aurora-financial", "aurora-motors", "lakeside-autos", "northside-dealers"],
+                    "policy": {"collaboration": "aurora-2026", "templates": {"funnel": {"epsilon_max": 1.0}}},
+                }
+            ]
+        },
+    )
+
+    collaboration: str
+    digest: str = Field(description="SHA-256 of the policy's canonical bytes (what was signed).")
+    active: bool
+    signed_by: list[str]
+    policy: dict[str, Any]
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+class AuditEntryOut(_Model):
+    seq: int
+    at: str
+    event: str
+    actor: str
+    details: dict[str, Any]
+    prev: str
+    hash: str
+
+
+class AuditPage(_Model):
+    """Audit entries visible to the caller's partner, and the state of the whole chain."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {
+                            "seq": 41,
+                            "at": "2026-06-02T09:14:03+00:00",
+                            "event": "apikey.create",
+                            "actor": "cli:ops",
+                            "details": {"key_id": "kid_0c1d2e3f4a5b", "partner": "aurora-motors", "role": "analyst", "label": "bi"},
+                            "prev": "77c1" + "0" * 60,
+                            "hash": "5e0a" + "0" * 60,
+                        }
+                    ],
+                    "chain_ok": True,
+                    "chain_entries": 42,
+                    "chain_head": "5e0a" + "0" * 60,
+                    "next_after": None,
+                }
+            ]
+        },
+    )
+
+    entries: list[AuditEntryOut]
+    chain_ok: bool = Field(description="The whole log verifies (no entry edited, dropped or reordered).")
+    chain_entries: int
+    chain_head: str
+    next_after: int | None = Field(description="Pass as ?after= to fetch the next page; null on the last page.")
+
+
+# --- health ------------------------------------------------------------------------------------
+
+
+class HealthResponse(_Model):
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0"}]})
+
+    status: Literal["ok"]
+    version: str
+
+
+__all__ = [
+    "AuditEntryOut",
+    "AuditPage",
+    "BudgetResponse",
+    "CellValue",
+    "HealthResponse",
+    "NoiseInfo",
+    "PolicyResponse",
+    "QueryRequest",
+    "QueryResponse",
+    "UploadResponse",
+]

@@ -1,0 +1,11 @@
+"""One module per resource; ``ROUTERS`` is what ``create_app`` mounts, in the order /docs lists them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cleanroom.gateway.routes import audit, budget, health, policies, queries, uploads
+
+ROUTERS: tuple[APIRouter, ...] = (health.router, queries.router, budget.router, uploads.router, policies.router, audit.router)
+
+__all__ = ["ROUTERS"]
