@@ -1,0 +1,361 @@
+"""The Store: the only opener of the encrypted database, and the owner of versions and swaps.
+
+One DuckDB instance per process (docs/decisions/0002): a database file can be attached once
+per process and by one process at a time. Readers and the writer are cursors of that instance.
+A reader cursor holds connection-local TEMP VIEWs for exactly the datasets it was given, so the
+engine's SQL names views, never tables; the writer runs inside one transaction under a
+process-wide lock. The CLI ``cleanroom upload`` therefore cannot run while a gateway holds the
+store (``store.locked``); the gateway's upload endpoint calls the same ``ingest_upload`` on its
+own Store instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from cleanroom.crypto import Keyer, canonical_json, sha256_hex
+from cleanroom.errors import ConfigError, InternalError, QueryError, UploadError
+from cleanroom.settings import GatewaySecrets
+from cleanroom.store import _layout as layout
+from cleanroom.store._connect import attach, harden
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "cleanroom.duckdb"
+TEMP_DIR = "tmp"
+INCOMING = "incoming_upload"
+KEYED = "keyed_hids"
+
+# Re-keys an array of distinct partner hids (the pepper step, owned by ingest) in order.
+Rekey = Callable[[pa.Array], pa.Array]
+
+# Process-wide: two threads never write at once, whichever Store object they hold.
+_WRITE_LOCK = threading.Lock()
+
+
+class DatasetVersion(BaseModel):
+    """One stored version of a partner's dataset, as the engine and the gateway see it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partner: str
+    dataset: str
+    version: int
+    table: str
+    rows: int
+    uploaded_at: datetime
+    sha256: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.partner}.{self.dataset}"
+
+
+class VersionMeta(BaseModel):
+    """What ingest vouches for when it publishes a validated upload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    partner: str
+    dataset: str
+    sha256: str
+    nonce: str
+    uploaded_by: str
+    hidden_columns: tuple[str, ...] = Field(default=(), description="Columns tagged private: stored, never in a view.")
+
+
+class Published(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: DatasetVersion
+    new_persons: int
+
+
+class Store:
+    """The encrypted store of one process. Use ``Store.open(...)`` as a context manager."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, directory: Path, store_id: str, pepper_keyer: Keyer) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self.directory = directory
+        self.store_id = store_id
+        # The pepper travels with the store it protects, pre-keyed: ingest re-keys every hid with
+        # it, and the raw pepper bytes are never an attribute anyone could log.
+        self.pepper_keyer = pepper_keyer
+        self._cursor_lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: Path, secrets: GatewaySecrets, *, memory_limit: str = "2GB", threads: int = 2) -> Store:
+        """Create or open the store in ``directory``: attach encrypted, prepare layout, sandbox."""
+        keyer = Keyer(secrets.pepper)
+        _make_private_dir(directory)
+        _make_private_dir(directory / TEMP_DIR)
+        con = attach(directory / DB_FILE, secrets.db_key_text)
+        try:
+            store_id = _prepare_layout(con)
+            harden(con, temp_dir=directory / TEMP_DIR, memory_limit=memory_limit, threads=threads)
+        except BaseException:
+            con.close()
+            raise
+        return cls(con, directory, store_id, keyer)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._cursor_lock:
+            if self._con is None:
+                raise InternalError("internal.invariant", "the store is closed")
+            return self._con.cursor()
+
+    # --- catalog -------------------------------------------------------------------------------
+
+    def active_versions(self) -> dict[str, DatasetVersion]:
+        """The active version of every uploaded dataset, keyed ``"partner.dataset"``."""
+        return {name: row[0] for name, row in self._active_rows().items()}
+
+    def _active_rows(self) -> dict[str, tuple[DatasetVersion, list[str]]]:
+        cur = self._cursor()
+        try:
+            rows = cur.execute(f"SELECT {layout.ACTIVE_COLUMNS} FROM store.main.catalog WHERE active").fetchall()
+        finally:
+            cur.close()
+        out: dict[str, tuple[DatasetVersion, list[str]]] = {}
+        for partner, dataset, version, table, n, at, sha, visible in rows:
+            dv = DatasetVersion(partner=partner, dataset=dataset, version=version, table=table, rows=n, uploaded_at=at.replace(tzinfo=UTC), sha256=sha)
+            out[dv.qualified_name] = (dv, list(visible))
+        return out
+
+    def data_version_token(self, qualified_names: Iterable[str]) -> str:
+        """A digest of the versions of these datasets: changes whenever any of them is re-uploaded.
+
+        Part of the query cache key, so an identical query over unchanged data returns the stored
+        noisy answer, and any upload makes the next identical query a new release.
+        """
+        active = self.active_versions()
+        pinned = {n: ([active[n].version, active[n].sha256] if n in active else None) for n in sorted(set(qualified_names))}
+        return sha256_hex(canonical_json({"store": self.store_id, "versions": pinned}))
+
+    def seen(self, *, nonce: str, sha256: str) -> str | None:
+        """Why an upload would be a replay ('nonce' or 'sha256'), or None when it is fresh."""
+        cur = self._cursor()
+        try:
+            return _seen(cur, nonce, sha256)
+        finally:
+            cur.close()
+
+    def person_count(self) -> int:
+        """How many persons the dictionary holds (a count, never an id)."""
+        cur = self._cursor()
+        try:
+            row = cur.execute("SELECT count(*) FROM store.main.persons").fetchone()
+        finally:
+            cur.close()
+        return int(row[0]) if row else 0
+
+    # --- readers -------------------------------------------------------------------------------
+
+    @contextmanager
+    def reader(self, views: dict[str, str], *, timeout_s: float = 30) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor whose only created objects are TEMP VIEWs ``view -> active dataset``.
+
+        A watchdog interrupts it after ``timeout_s`` (``query.timeout``). Any DuckDB error is
+        logged here and re-raised as ``query.failed`` without the database's text, which could
+        quote data. Private columns are not in the views.
+        """
+        cur = self._cursor()
+        try:
+            with _Watchdog(cur, timeout_s) as dog:
+                try:
+                    self._create_views(cur, views)
+                    yield cur
+                except duckdb.Error as exc:
+                    raise _reader_error(exc, dog.fired, timeout_s) from None
+        finally:
+            cur.close()
+
+    def _create_views(self, cur: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+        active = self._active_rows()
+        for view, qualified in views.items():
+            if qualified not in active:
+                raise QueryError("query.dataset_missing", f"dataset {qualified!r} has not been uploaded yet", dataset=qualified)
+            version, visible = active[qualified]
+            cols = ", ".join(layout.quote(c) for c in visible)
+            cur.execute(f"CREATE TEMP VIEW {layout.quote(view)} AS SELECT {cols} FROM store.main.{layout.quote(version.table)}")
+
+    # --- writer --------------------------------------------------------------------------------
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN/COMMIT under the process-wide write lock; ROLLBACK on any exception."""
+        with _WRITE_LOCK:
+            cur = self._cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    _rollback(cur)
+                    raise
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def publish(self, data: pa.Table, meta: VersionMeta, rekey: Rekey) -> Published:
+        """Make a validated upload the active version of its dataset, atomically.
+
+        ``data`` still holds the partner's hids; ``rekey`` peppers the distinct ones (so each
+        is keyed once) and only the peppered values are written. In one transaction: add new
+        persons, create and fill the version table, flip the catalog's active version, record
+        the nonce, drop the superseded table. Any failure (a NOT NULL violation, an interrupt)
+        rolls all of it back: the previous version stays active and no person id is assigned.
+        """
+        with self.writer() as cur:
+            reason = _seen(cur, meta.nonce, meta.sha256)
+            if reason:
+                raise UploadError("upload.replayed", _replay_message(reason, meta), partner=meta.partner, dataset=meta.dataset)
+            cur.register(INCOMING, data)
+            try:
+                distinct = cur.execute(f"SELECT DISTINCT hid FROM {INCOMING}").to_arrow_table().column(0).combine_chunks()
+                cur.register(KEYED, pa.table({"raw": distinct, "hid": rekey(distinct)}))
+                return _publish(cur, data.schema, data.num_rows, meta)
+            finally:
+                cur.unregister(INCOMING)
+                cur.unregister(KEYED)
+
+
+# --- helpers (module level: small, separately readable steps) -------------------------------------
+
+
+def _make_private_dir(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("config.invalid", f"cannot create store directory {path}: {exc.strerror}", path=str(path)) from None
+
+
+def _prepare_layout(con: duckdb.DuckDBPyConnection) -> str:
+    """Create the layout tables if missing; return the store id (created on first open)."""
+    con.execute("BEGIN TRANSACTION")
+    for ddl in layout.DDL:
+        con.execute(ddl)
+    con.execute("INSERT OR IGNORE INTO store.main.meta VALUES ('layout', ?), ('store_id', ?)", [layout.LAYOUT_VERSION, uuid.uuid4().hex])
+    meta = dict(con.execute("SELECT key, value FROM store.main.meta").fetchall())
+    con.execute("COMMIT")
+    if meta["layout"] != layout.LAYOUT_VERSION:
+        raise ConfigError("config.invalid", f"store layout {meta['layout']} is not supported (expected {layout.LAYOUT_VERSION})")
+    return str(meta["store_id"])
+
+
+def _seen(cur: duckdb.DuckDBPyConnection, nonce: str, sha256: str) -> str | None:
+    if cur.execute("SELECT 1 FROM store.main.nonces WHERE nonce = ?", [nonce]).fetchone():
+        return "nonce"
+    if cur.execute("SELECT 1 FROM store.main.catalog WHERE sha256 = ?", [sha256]).fetchone():
+        return "sha256"
+    return None
+
+
+def _replay_message(reason: str, meta: VersionMeta) -> str:
+    if reason == "nonce":
+        return f"manifest nonce {meta.nonce} for {meta.partner}.{meta.dataset} was already used"
+    return f"a file with SHA-256 {meta.sha256} was already uploaded (as an active or past version)"
+
+
+def _publish(cur: duckdb.DuckDBPyConnection, schema: pa.Schema, rows: int, meta: VersionMeta) -> Published:
+    row = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM store.main.catalog WHERE partner = ? AND dataset = ?", [meta.partner, meta.dataset]).fetchone()
+    version = int(row[0]) if row else 1
+    table = layout.table_name(meta.partner, meta.dataset, version)
+    new_persons = _scalar(cur.execute(layout.insert_persons_sql(KEYED)))
+    cur.execute(layout.create_table_sql(table, schema))
+    inserted = _scalar(cur.execute(layout.insert_version_sql(table, schema, INCOMING, KEYED)))
+    if inserted != rows:
+        raise InternalError("internal.invariant", f"{table}: the person-id join gave {inserted} rows for {rows} uploaded: the dictionary is broken")
+    persons = _scalar(cur.execute(f"SELECT count(DISTINCT pid) FROM store.main.{layout.quote(table)}"))
+    uploaded_at = datetime.now(UTC)
+    _swap(cur, meta, version, table, [inserted, persons], uploaded_at, _visible(schema, meta))
+    dv = DatasetVersion(partner=meta.partner, dataset=meta.dataset, version=version, table=table, rows=inserted, uploaded_at=uploaded_at, sha256=meta.sha256)
+    return Published(version=dv, new_persons=new_persons)
+
+
+def _visible(schema: pa.Schema, meta: VersionMeta) -> list[str]:
+    return ["pid"] + [f.name for f in schema if f.name != "hid" and f.name not in meta.hidden_columns]
+
+
+def _swap(cur: duckdb.DuckDBPyConnection, meta: VersionMeta, version: int, table: str, counts: list[int], at: datetime, visible: list[str]) -> None:
+    """Flip the active version, record the nonce and drop the superseded table (data minimisation)."""
+    key = [meta.partner, meta.dataset]
+    old = [r[0] for r in cur.execute("SELECT table_name FROM store.main.catalog WHERE partner = ? AND dataset = ? AND active", key).fetchall()]
+    cur.execute("UPDATE store.main.catalog SET active = false WHERE partner = ? AND dataset = ? AND active", key)
+    naive = at.replace(tzinfo=None)
+    cur.execute(
+        "INSERT INTO store.main.catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+        [*key, version, table, *counts, meta.sha256, meta.nonce, naive, meta.uploaded_by, visible],
+    )
+    cur.execute("INSERT INTO store.main.nonces VALUES (?, ?, ?)", [meta.nonce, meta.partner, naive])
+    for name in old:
+        cur.execute(f"DROP TABLE IF EXISTS store.main.{layout.quote(name)}")
+
+
+def _scalar(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error as exc:  # already aborted by DuckDB: nothing was committed
+        log.debug("rollback after failure: %s", exc)
+
+
+def _reader_error(exc: duckdb.Error, fired: bool, timeout_s: float) -> QueryError:
+    if fired and isinstance(exc, duckdb.InterruptException):
+        return QueryError("query.timeout", f"the query exceeded its time limit of {timeout_s:g} s")
+    log.error("query failed in the engine: %s: %s", exc.__class__.__name__, exc)
+    return QueryError("query.failed", "the query failed in the engine; details are in the server log")
+
+
+class _Watchdog:
+    """Interrupts a cursor after a deadline: DuckDB has no query-timeout setting."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, timeout_s: float) -> None:
+        if not timeout_s > 0:
+            raise QueryError("query.invalid", f"timeout must be positive, got {timeout_s}")
+        self.fired = False
+        self._cur = cur
+        self._timer = threading.Timer(timeout_s, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            self._cur.interrupt()
+        except duckdb.Error:  # the cursor closed as the deadline passed: nothing left to stop
+            pass
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._timer.cancel()
