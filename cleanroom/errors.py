@@ -165,6 +165,23 @@ class InternalError(CleanroomError):
         self.details = details
 
 
+def codes_markdown() -> str:
+    """``docs/reference/errors.md``: one heading per code (a test keeps the file in sync)."""
+    lines = [
+        "# Error codes",
+        "",
+        "Every error cleanroom raises on purpose has a stable `code` (`area.reason`). The CLI prints it first",
+        "(`error [code] message`, or `{\"error\": {\"code\": ...}}` with `--json`); the HTTP API returns it in",
+        "an RFC 9457 `application/problem+json` body (`type`, `title`, `status`, `detail`, `code`).",
+        "Codes are never renamed. Regenerate this page with",
+        "`python -c 'from cleanroom.errors import codes_markdown; print(codes_markdown(), end=\"\")' > docs/reference/errors.md`.",
+        "",
+    ]
+    for code, (status, meaning) in CODES.items():
+        lines += [f"## `{code}`", "", f"HTTP {status}. {meaning}", ""]
+    return "\n".join(lines)
+
+
 __all__ = [
     "CODES",
     "AuditError",
@@ -178,4 +195,5 @@ __all__ = [
     "QueryError",
     "StoreError",
     "UploadError",
+    "codes_markdown",
 ]
