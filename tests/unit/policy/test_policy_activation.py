@@ -88,11 +88,11 @@ def test_nothing_activated(env: SignedEnv) -> None:
 def test_expired_outside_validity(env: SignedEnv) -> None:
     env.sign()
     activate(env.policy, env.store, env.partners, "test", now=IN_PERIOD)
-    for when in (datetime(2025, 10, 31, 23, 0, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)):
+    for when in (datetime(2025, 10, 31, 23, 0, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)):
         with pytest.raises(CleanroomError) as exc:
             active_policy("aurora-2026", env.policy.parent, env.store, env.partners, now=when)
         assert exc.value.code == "policy.expired"
-    assert active_policy("aurora-2026", env.policy.parent, env.store, env.partners, now=datetime(2026, 12, 31, 23, 59, tzinfo=UTC))
+    assert active_policy("aurora-2026", env.policy.parent, env.store, env.partners, now=datetime(2027, 12, 31, 23, 59, tzinfo=UTC))
     with pytest.raises(CleanroomError) as exc:
-        activate(env.policy, env.store, env.partners, "test", now=datetime(2027, 1, 1, tzinfo=UTC))
+        activate(env.policy, env.store, env.partners, "test", now=datetime(2028, 1, 1, tzinfo=UTC))
     assert exc.value.code == "policy.expired"
