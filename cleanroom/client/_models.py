@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-CellValue = str | int | float | bool | None
+CellValue = str | int | float | bool | list[float | None] | None  # a list is a 95% interval [low, high]
 
 
 class _Model(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cleanroom.partners import ID_PATTERN, NAME_PATTERN
 
-CellValue = str | int | float | bool | None
+CellValue = str | int | float | bool | list[float | None] | None  # a list is a 95% interval [low, high]
 
 QUERY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 PERIOD_PATTERN = r"^\d{4}-\d{2}$"

@@ -8,10 +8,17 @@ that need it raise ``NotImplementedError``, which the gateway renders as ``inter
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cleanroom.audit import AuditLog, Entry
+from cleanroom.budget import Epsilon, Ledger, summarize
+from cleanroom.errors import CleanroomError, InternalError, QueryError
+from cleanroom.gateway.release import ReleaseContext, release_query
+from cleanroom.ingest import ingest_upload
+from cleanroom.policy import Policy, active_policy, active_record, content_hash
+from cleanroom.store import Store
 from cleanroom.gateway.auth import ApiKeys, Principal
 from cleanroom.gateway.config import GatewayConfig
 from cleanroom.gateway.models import AuditEntryOut, AuditPage, BudgetResponse, PolicyResponse, QueryRequest, QueryResponse, UploadResponse
@@ -20,6 +27,7 @@ from cleanroom.settings import GatewaySecrets
 
 AUDIT_FILE = "audit.jsonl"
 INCOMING_DIR = "incoming"
+LEDGER_FILE = "budget.sqlite"
 
 
 class Services:
@@ -32,6 +40,11 @@ class Services:
         config.store.mkdir(parents=True, exist_ok=True)
         self.audit = AuditLog(config.store / AUDIT_FILE)
         self.keys = ApiKeys(config.store, self.partners, self.audit)
+        self.store = Store.open(config.store, self.secrets)
+        self.ledger = Ledger(config.store / LEDGER_FILE)
+        self.release_context = ReleaseContext(
+            store=self.store, ledger=self.ledger, audit=self.audit, partners=self.partners, query_timeout_s=config.limits.query_timeout_s
+        )
 
     @property
     def incoming(self) -> Path:
@@ -40,27 +53,74 @@ class Services:
         path.mkdir(mode=0o700, exist_ok=True)
         return path
 
-    # --- the release path: wired by the lead once policy/engine/budget/dp land ------------------
+    # --- the release path ----------------------------------------------------------------------
+
+    def _active(self, collaboration: str) -> Policy:
+        """The active, fully signed, in-validity policy (re-checked on every use: edits bite at once)."""
+        return active_policy(collaboration, self.config.policies, self.config.store, self.partners)
 
     def release_query(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """Authorize -> compile -> charge budget -> execute -> noise -> audit -> respond, in one place."""
-        raise NotImplementedError("release path not wired yet")
+        return release_query(self.release_context, self._active(request.collaboration), principal, request)
 
     def get_query(self, principal: Principal, query_id: str) -> QueryResponse:
         """A stored noisy result, only if it was released to ``principal.partner`` (else ``query.not_found``)."""
-        raise NotImplementedError("query store not wired yet")
+        stored = self.ledger.get_result(query_id)
+        if stored is None or stored.partner != principal.partner:
+            raise QueryError("query.not_found", f"no query {query_id!r} was released to {principal.partner}")
+        p = stored.payload
+        return QueryResponse(
+            query_id=query_id, template=p["template"], columns=p["columns"], rows=p["rows"], epsilon_charged=0.0,
+            budget_remaining=self._remaining_or_zero(principal, p["collaboration"]),
+            noise=p["noise"], suppressed_cells=p["suppressed_cells"], cached=True,
+        )
+
+    def _remaining_or_zero(self, principal: Principal, collaboration: str) -> float:
+        """Budget left now; 0 when the collaboration no longer has an active policy (the result stays readable)."""
+        try:
+            return self.budget(principal, collaboration).partner_remaining
+        except CleanroomError:
+            return 0.0
 
     def budget(self, principal: Principal, collaboration: str) -> BudgetResponse:
         """The ledger's view of ``principal.partner``'s budget this month."""
-        raise NotImplementedError("budget ledger not wired yet")
+        policy = self._active(collaboration)
+        month = datetime.now(UTC).strftime("%Y-%m")
+        limits = {
+            "partner_budget": Epsilon.parse(policy.privacy.monthly_budget_per_partner),
+            "collaboration_cap": Epsilon.parse(policy.privacy.collaboration_monthly_cap),
+            "report_reserve": Epsilon.parse(policy.privacy.report_reservation),
+        }
+        left = self.ledger.remaining(collaboration=collaboration, partner=principal.partner, month=month, **limits)
+        summary = summarize(self.ledger.path, collaboration, month)
+        spent_all = summary.months[0].spent if summary.months else Epsilon.zero()
+        return BudgetResponse(
+            collaboration=collaboration, partner=principal.partner, period=month,
+            partner_limit=float(limits["partner_budget"].fraction),
+            partner_spent=float(self.ledger.spent(collaboration, principal.partner, month).fraction),
+            partner_remaining=float(left.partner.fraction), reserved_for_report=float(limits["report_reserve"].fraction),
+            collaboration_cap=float(limits["collaboration_cap"].fraction), collaboration_spent=float(spent_all.fraction),
+            collaboration_remaining=float(left.collaboration.fraction),
+            lifetime_epsilon=float(self.ledger.lifetime(collaboration).fraction),
+        )
 
     def upload(self, principal: Principal, dataset: str, arrow_path: Path, manifest_path: Path) -> UploadResponse:
-        """Validate and swap in a staged upload (``ingest_upload(..., actor=principal.actor, audit=self.audit)``)."""
-        raise NotImplementedError("ingest not wired yet")
+        """Validate and swap in a staged upload with the same code as ``cleanroom upload``."""
+        result = ingest_upload(self.store, self.config.partners, principal.partner, arrow_path, manifest_path,
+                               actor=principal.actor, audit=self.audit)
+        if result.dataset != dataset:
+            raise InternalError("internal.invariant", f"manifest dataset {result.dataset!r} != route {dataset!r}")
+        version = self.store.active_versions()[f"{principal.partner}.{dataset}"]
+        return UploadResponse(partner=result.partner, dataset=result.dataset, version=result.version, sha256=version.sha256)
 
     def policy(self, principal: Principal, collaboration: str) -> PolicyResponse:
         """The active policy of ``collaboration`` (``policy.not_active`` when none is)."""
-        raise NotImplementedError("policies not wired yet")
+        policy = self._active(collaboration)
+        record = active_record(self.config.store, collaboration)
+        return PolicyResponse(
+            collaboration=collaboration, digest=content_hash(policy), active=True,
+            signed_by=list(record.signers) if record else [], policy=policy.model_dump(mode="json", by_alias=True),
+        )
 
     # --- audit: needs nothing but the log ---------------------------------------------------------
 
@@ -77,7 +137,8 @@ class Services:
         return _page(page, report.ok, report.entries, report.head, None)
 
     def close(self) -> None:
-        """Release what the process holds (the store, once wired)."""
+        """Release what the process holds: the store's database handle."""
+        self.store.close()
 
 
 def visible_to(entry: Entry, partner: str) -> bool:

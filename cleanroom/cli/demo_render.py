@@ -1,0 +1,88 @@
+"""What the demo's analysts ask, and how their noisy answers are shown next to the ground truth.
+
+The ground truth comes from the synthetic generator's separate file, which no party of a real
+collaboration has: it is here only so a newcomer can see that the released numbers are close to
+the truth and that the truth lies within the reported 95% intervals most of the time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cleanroom.cli._common import console
+from cleanroom.cli.demo import table
+
+# (who, template, params, epsilon): who is a key of demo.ANALYSTS.
+PLAN: list[tuple[str, str, dict[str, Any], float]] = [
+    ("dealer", "funnel", {"dimensions": ["model"]}, 1.0),
+    ("dealer", "overlap", {"datasets": ["northside-dealers.sales", "aurora-motors.web_sessions"]}, 0.3),
+    ("dealer", "attribution", {"model": "last_touch", "by": "campaign"}, 0.5),
+    ("dealer", "overlap", {"datasets": ["northside-dealers.sales", "aurora-financial.contracts"]}, 0.3),
+    ("brand", "funnel", {}, 0.5),
+    ("brand", "attribution", {"model": "position_based", "by": "campaign"}, 0.5),
+    ("brand", "attribution", {"model": "linear", "by": "channel"}, 0.5),
+    ("brand", "lifecycle", {"window_start": "2026-11-01", "window_end": "2027-01-31", "by": "product"}, 0.5),
+]
+
+
+def show(result: Any, truth: dict[str, Any], template: str, params: dict[str, Any]) -> None:
+    """Print the released table as ``value ±half-interval``, with a ``truth`` column where known."""
+    columns = list(result.columns)
+    shown = [c for c in columns if not c.endswith("_ci95") and c != "suppressed"]
+    lookup = TRUTH.get(template)
+    rows = []
+    for row in result.rows:
+        record = dict(zip(columns, row, strict=True))
+        cells = [_cell(record.get(c), record.get(f"{c}_ci95")) for c in shown]
+        if lookup:
+            expected = lookup(truth, params, record)
+            cells.append("-" if expected is None else _num(expected))
+        rows.append(cells)
+    title = f"{template}: epsilon charged {result.epsilon_charged:g}, {result.suppressed_cells} suppressed cells"
+    console.print(table(title, shown + (["truth"] if lookup else []), rows))
+    for n in result.noise:
+        console.print(f"  {n.part}: {n.mechanism}, scale {n.scale:.3g}, 95% interval ±{n.ci95:.3g}", style="dim", highlight=False)
+
+
+def _cell(value: Any, interval: Any) -> str:
+    """``1234 ±60`` for a value with an interval; ``suppressed`` for a suppressed one (never 0)."""
+    if value is None:
+        return "suppressed" if interval is None else "-"
+    if isinstance(interval, list) and len(interval) == 2 and None not in interval:
+        return f"{_num(value)} ±{_num((interval[1] - interval[0]) / 2)}"
+    return _num(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.0f}"
+    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
+
+
+def _funnel(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:
+    funnel = truth["funnel"]
+    dims = params.get("dimensions") or []
+    stage = rec.get("stage")
+    if "persons" not in rec or stage is None:
+        return None
+    if not dims:
+        return funnel["overall"].get(stage)
+    if len(dims) == 1 and dims[0] in funnel.get("by", {}):
+        return funnel["by"][dims[0]]["cells"].get(stage, {}).get(str(rec.get(dims[0])))
+    return None
+
+
+def _attribution(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:
+    by = params.get("by", "campaign")
+    model = params.get("model", "last_touch")
+    cell = truth["attribution"]["by"].get(by, {}).get(model, {}).get(str(rec.get(by)))
+    return None if cell is None else round(cell["credited_sales"], 1)
+
+
+def _lifecycle(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:
+    by = params.get("by", "product")
+    cell = truth["lifecycle"]["by"].get(by, {}).get(str(rec.get(by)))
+    return None if cell is None else cell["contracts_ending"]
+
+
+TRUTH = {"funnel": _funnel, "attribution": _attribution, "lifecycle": _lifecycle}

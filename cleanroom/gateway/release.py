@@ -1,0 +1,228 @@
+"""The one function that releases a number: :func:`release_query`.
+
+Every result an analyst, the CLI or the monthly report ever sees comes out of here, in this
+order, so that no path can skip a step:
+
+    authorize (active policy, template, role, recipients)
+    -> compile (engine: bounded, consent-filtered SQL over entitled views only)
+    -> effective rules (strictest of policy and data owners: threshold, epsilon cap, dimensions)
+    -> cache lookup (identical query on identical data: same noisy answer, no new charge)
+    -> charge the budget (committed BEFORE any data is read; never refunded)
+    -> execute (exact aggregates stay in this process)
+    -> noise (OpenDP) and suppression on noisy counts
+    -> store + audit -> respond
+
+A crash after the charge loses the epsilon but never releases an uncharged result.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cleanroom import dp
+from cleanroom.audit import AuditLog
+from cleanroom.budget import Epsilon, Ledger
+from cleanroom.crypto import canonical_json, sha256_hex
+from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name, views_for
+from cleanroom.errors import AuthError, CleanroomError, PolicyError
+from cleanroom.gateway.auth import Principal
+from cleanroom.gateway.models import NoiseInfo, QueryRequest, QueryResponse
+from cleanroom.partners import Partner
+from cleanroom.policy import content_hash, effective_rules
+from cleanroom.policy.model import Policy, TemplateRule
+from cleanroom.store import Store
+
+log = logging.getLogger(__name__)
+
+QUERY_ROLES = frozenset({"analyst", "report"})
+
+
+@dataclass(frozen=True)
+class ReleaseContext:
+    """What the release path needs from the running gateway (or the report job)."""
+
+    store: Store
+    ledger: Ledger
+    audit: AuditLog
+    partners: dict[str, Partner]
+    query_timeout_s: float = 30.0
+
+
+_key_locks: dict[str, threading.Lock] = {}
+_key_locks_guard = threading.Lock()
+
+
+def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest) -> QueryResponse:
+    """Authorize, compile, charge, execute, noise, audit and respond (see the module docstring)."""
+    template = request.template or "sql"
+    rule = _authorize(policy, principal, template)
+    epsilon = Epsilon.parse(request.epsilon)
+    now = datetime.now(UTC)
+    scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now)
+    params = {"sql": request.sql} if request.sql is not None else dict(request.params)
+    compiled = compile_query(template, params, scope)
+    rules = effective_rules(policy, ctx.partners, compiled.datasets)
+    _check_effective(rules, compiled.dimensions, epsilon, template)
+    key = _cache_key(ctx, policy, compiled, epsilon)
+    with _lock_for(key):
+        hit = ctx.ledger.cached(key)
+        if hit is not None:
+            return _from_cache(ctx, policy, principal, compiled, epsilon, key, hit)
+        return _fresh(ctx, policy, principal, scope, compiled, epsilon, rules.min_threshold, key, now)
+
+
+def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Scope, compiled: Any, epsilon: Epsilon,
+           threshold: int, key: str, now: datetime) -> QueryResponse:
+    query_id = "q_" + secrets.token_hex(8)
+    charge = ctx.ledger.charge(
+        collaboration=policy.collaboration, partner=principal.partner, month=now.strftime("%Y-%m"), epsilon=epsilon,
+        partner_budget=Epsilon.parse(policy.privacy.monthly_budget_per_partner),
+        collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap),
+        report_reserve=Epsilon.parse(policy.privacy.report_reservation),
+        purpose="report" if principal.role == "report" else "query", query_id=query_id, actor=principal.actor,
+    )
+    try:
+        with ctx.store.reader(views_for(scope), timeout_s=ctx.query_timeout_s) as con:
+            exact = execute(compiled, con)
+        noisy = dp.release(exact, epsilon.fraction, threshold=threshold, mechanism=policy.privacy.mechanism, delta=policy.privacy.delta)
+    except CleanroomError as exc:
+        _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome=exc.code)
+        raise
+    payload = {"collaboration": policy.collaboration, **_payload(noisy)}
+    ctx.ledger.store_result(key, query_id, principal.partner, payload)
+    _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome="released", digest=sha256_hex(canonical_json(payload)))
+    return _response(query_id, payload, float(charge.epsilon.fraction), float(charge.partner_remaining.fraction), cached=False)
+
+
+def _from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, key: str,
+                payload: dict[str, Any]) -> QueryResponse:
+    """An identical query: the same stored noisy numbers, no fresh noise, no new charge."""
+    query_id = "q_" + secrets.token_hex(8)
+    ctx.ledger.store_result(key, query_id, principal.partner, payload)
+    _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome="cached", digest=sha256_hex(canonical_json(payload)))
+    remaining = _remaining(ctx, policy, principal)
+    return _response(query_id, payload, 0.0, remaining, cached=True)
+
+
+# --- authorization and scope ---------------------------------------------------------------------
+
+
+def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateRule:
+    if principal.role not in QUERY_ROLES:
+        raise AuthError("auth.forbidden", f"role {principal.role!r} may not run queries (analyst or report keys only)")
+    rule = policy.template_rule(template)
+    if principal.partner_role not in rule.roles:
+        raise PolicyError(
+            "policy.template_not_allowed",
+            f"policy {policy.collaboration} grants template {template!r} to {', '.join(rule.roles)} analysts, not {principal.partner_role}",
+            template=template,
+        )
+    if principal.partner not in rule.recipients:
+        raise PolicyError(
+            "policy.template_not_allowed",
+            f"policy {policy.collaboration} does not list {principal.partner} among the recipients of {template!r} results",
+            template=template,
+        )
+    return rule
+
+
+def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str, rule: TemplateRule, now: datetime) -> Scope:
+    """Translate the active policy into the engine's entitlements for one caller and template."""
+    refs: dict[str, DatasetRef] = {}
+    for qualified in policy.datasets:
+        owner, name = qualified.split(".", 1)
+        partner = partners[owner]
+        columns = {c: col.tag for c, col in partner.dataset(name).columns.items() if col.tag not in ("private", "join_key")}
+        refs[qualified] = DatasetRef(partner=owner, partner_role=partner.role, dataset=name, view=view_name(qualified), columns=columns)
+    return Scope(
+        datasets=refs,
+        consent_purposes=list(rule.consent),
+        domains={d: policy.domain(d) for d in rule.dimensions},
+        measure_bounds={q: (b.min, b.max) for q, b in policy.measures.items()},
+        max_groups_per_person=policy.privacy.max_groups_per_person,
+        max_rows_per_person=policy.privacy.max_rows_per_person,
+        approved_joins=policy.joins_for(partner_role),
+        filterable_columns=frozenset(c for c in policy.filterable if c in rule.dimensions),
+        now=now,
+    )
+
+
+def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, template: str) -> None:
+    """The strictest rule among the data owners binds: epsilon cap and groupable dimensions."""
+    if epsilon.fraction > rules.max_epsilon_per_query:
+        who = ", ".join(rules.binding["max_epsilon_per_query"])
+        raise PolicyError(
+            "policy.epsilon_above_cap",
+            f"epsilon {epsilon} exceeds the per-query cap {float(rules.max_epsilon_per_query):g} set by {who}",
+            cap=float(rules.max_epsilon_per_query),
+        )
+    for dim in dimensions:
+        if dim not in rules.dimensions:
+            raise PolicyError("policy.dimension_not_allowed", f"{template}: a data owner does not allow grouping by {dim!r}", dimension=dim)
+
+
+# --- cache, payload, audit -----------------------------------------------------------------------
+
+
+def _cache_key(ctx: ReleaseContext, policy: Policy, compiled: Any, epsilon: Epsilon) -> str:
+    """Same policy version, template, parameters, epsilon and data versions: the same release."""
+    return sha256_hex(canonical_json({
+        "policy": content_hash(policy),
+        "template": compiled.template,
+        "params": compiled.params,
+        "epsilon": str(epsilon),
+        "data": ctx.store.data_version_token(compiled.datasets),
+    }))
+
+
+def _lock_for(key: str) -> threading.Lock:
+    with _key_locks_guard:
+        return _key_locks.setdefault(key, threading.Lock())
+
+
+def _payload(noisy: Any) -> dict[str, Any]:
+    """The stored, releasable form: presented rows (noisy, post-processed) and how they were made."""
+    shown = present(noisy)
+    rows = [[row.get(c) for c in shown.columns] for row in shown.rows]
+    suppressed = sum(1 for p in noisy.parts for v in p.values if v is None)
+    noise = [{"part": p.name, "mechanism": p.mechanism, "scale": p.scale / p.unit, "ci95": p.ci95 / p.unit} for p in noisy.parts]
+    return {"template": noisy.template, "columns": shown.columns, "rows": rows, "noise": noise,
+            "suppressed_cells": suppressed, "notes": list(shown.notes), "epsilon": noisy.epsilon}
+
+
+def _response(query_id: str, payload: dict[str, Any], charged: float, remaining: float, *, cached: bool) -> QueryResponse:
+    return QueryResponse(
+        query_id=query_id, template=payload["template"], columns=payload["columns"], rows=payload["rows"],
+        epsilon_charged=charged, budget_remaining=remaining, noise=[NoiseInfo(**n) for n in payload["noise"]],
+        suppressed_cells=payload["suppressed_cells"], cached=cached,
+    )
+
+
+def _remaining(ctx: ReleaseContext, policy: Policy, principal: Principal) -> float:
+    left = ctx.ledger.remaining(
+        collaboration=policy.collaboration, partner=principal.partner, month=datetime.now(UTC).strftime("%Y-%m"),
+        partner_budget=Epsilon.parse(policy.privacy.monthly_budget_per_partner),
+        collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap),
+        report_reserve=Epsilon.parse(policy.privacy.report_reservation),
+        purpose="report" if principal.role == "report" else "query",
+    )
+    return float(left.partner.fraction)
+
+
+def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, query_id: str,
+                 *, outcome: str, digest: str | None = None) -> None:
+    """Who asked what, on whose data, at what epsilon, and a digest of what was released (never numbers)."""
+    owners = sorted({d.split(".", 1)[0] for d in compiled.datasets})
+    ctx.audit.append("query", principal.actor, {
+        "query_id": query_id, "collaboration": policy.collaboration, "policy": content_hash(policy),
+        "partner": principal.partner, "partners": owners, "template": compiled.template, "params": compiled.params,
+        "datasets": compiled.datasets, "epsilon": str(epsilon), "outcome": outcome, "result_digest": digest,
+    })
+
+
+__all__ = ["ReleaseContext", "build_scope", "release_query"]
