@@ -1,0 +1,65 @@
+"""Consent as SQL: the set of persons one partner may contribute, evaluated at query time.
+
+Each partner is its own controller: a row of partner P counts only when P's own ``consent``
+dataset holds an ACTIVE grant (``granted_at <= now`` and not revoked by ``now``) for EVERY purpose
+the template requires. One CTE per partner computes that person set (materialized: every source
+of the partner reads it) and sources keep their rows with a semi-join on it. Purposes are OR-ed as
+bits and compared with the full mask, several times cheaper than ``count(DISTINCT purpose)``
+on a million persons. Consent is never borrowed across partners, so a person who consented
+only to the brand contributes nothing from a dealer's data.
+"""
+
+from __future__ import annotations
+
+from cleanroom.engine._sql import Cte, ident, lit, lit_list, ts_lit
+from cleanroom.engine.scope import Scope
+from cleanroom.engine.views import PERSON
+from cleanroom.errors import PolicyError
+
+CONSENT_DATASET = "consent"
+PURPOSE, GRANTED, REVOKED = "purpose", "granted_at", "revoked_at"
+
+
+def consent_cte_name(partner: str) -> str:
+    return "ok_" + partner.replace("-", "_")
+
+
+def consent_qualified(partner: str) -> str:
+    return f"{partner}.{CONSENT_DATASET}"
+
+
+def consent_cte(scope: Scope, partner: str, needed_by: str) -> Cte:
+    """The persons with an active grant for every required purpose in ``partner``'s own consent.
+
+    A missing consent dataset is an error rather than "nobody consented": a silently empty
+    result would look like real zeros to the analyst.
+    """
+    qualified = consent_qualified(partner)
+    if qualified not in scope.datasets:
+        raise PolicyError(
+            "policy.dataset_not_in_scope",
+            f"{needed_by} must be checked against {qualified}, which is not in the policy's scope",
+            dataset=qualified,
+        )
+    ref = scope.datasets[qualified]
+    purposes = sorted(set(scope.consent_purposes))
+    now = ts_lit(scope.now)
+    bits = " ".join(f"WHEN {lit(p)} THEN {1 << i}" for i, p in enumerate(purposes))
+    body = (
+        f"SELECT {PERSON}\n"
+        f"FROM {ident(ref.view)}\n"
+        f"WHERE {PURPOSE} IN {lit_list(purposes)}\n"
+        f"  AND {GRANTED} <= {now}\n"
+        f"  AND ({REVOKED} IS NULL OR {REVOKED} > {now})\n"
+        f"GROUP BY {PERSON}\n"
+        f"HAVING bit_or(CASE {PURPOSE} {bits} END) = {(1 << len(purposes)) - 1}"
+    )
+    comment = f"{partner}: persons with an active grant for each of {', '.join(purposes)}"
+    return Cte(consent_cte_name(partner), body, comment=comment, materialized=True)
+
+
+def consent_predicate(partner: str) -> str:
+    return f"{PERSON} IN (SELECT {PERSON} FROM {ident(consent_cte_name(partner))})"
+
+
+__all__ = ["CONSENT_DATASET", "consent_cte", "consent_cte_name", "consent_predicate", "consent_qualified"]

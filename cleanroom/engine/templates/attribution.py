@@ -1,0 +1,169 @@
+"""``attribution``: sales (and financed sales) credited to campaigns or channels
+(docs/explanation/metrics.md, "Attribution"), every credit computed in SQL as integer milli-credits.
+
+Parts (epsilon weights in brackets):
+
+- ``credit`` [2]: cells = the campaign (or channel) domain + ``unattributed``; each sale adds
+  exactly 1000 milli-credits in all (``kind="credit"``, ``per_person_total=1000``, ``unit=1000``).
+- ``credit_financed`` [1]: the same over financed sales only (needs finance ``contracts``).
+- ``sales`` [1]: counts, cells ``sales`` and ``financed_sales``.
+
+One sale per person (its earliest), so the credit vector moves by at most 1000 per person.
+Credits: non-last touches get ``floor`` of their share (linear and position-based in exact
+integer arithmetic; time-decay in floating point plus 1e-9 against representation error), and
+the last touch gets the residue, so each sale sums to exactly 1000.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, StrictInt
+
+from cleanroom.aggregate import Bounds
+from cleanroom.engine._sql import Cte, ident, indent, lit_list, position, union_all
+from cleanroom.engine.builder import Builder, Params, parse_params
+from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, count_spec, cross_cells
+from cleanroom.engine.scope import DatasetRef, Scope
+from cleanroom.engine.views import PERSON
+from cleanroom.errors import PolicyError
+
+TEMPLATE = "attribution"
+MILLI = 1000
+UNATTRIBUTED = "unattributed"
+FINANCE_WINDOW = (7, 30)  # contract start within [sale day - 7, sale day + 30]
+WEIGHTS = {"credit": 2, "credit_financed": 1, "sales": 1}
+Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based"]
+
+
+class AttributionParams(Params):
+    model: Model = "last_touch"
+    by: Literal["campaign", "channel"] = "campaign"
+    lookback_days: StrictInt = Field(default=30, ge=1, le=90)
+    half_life_days: StrictInt = Field(default=7, ge=1, le=60)
+    max_touches: StrictInt = Field(default=10, ge=1, le=20)
+
+
+def raw_credit_sql(model: Model, half_life_days: int) -> str:
+    """Milli-credits of touch ``i`` of ``n`` (oldest first) before the residue goes to touch n."""
+    if model == "first_touch":
+        return f"CASE WHEN i = 1 THEN {MILLI} ELSE 0 END"
+    if model == "last_touch":
+        return "0"
+    if model == "linear":
+        return f"{MILLI} // n"
+    if model == "position_based":
+        return f"CASE WHEN n = 2 THEN {MILLI // 2} WHEN i = 1 THEN 400 ELSE 200 // (n - 2) END"
+    weight = f"power(2.0, -(date_diff('microsecond', ts, sold_at) / 86400000000.0) / {half_life_days})"
+    return f"CAST(floor({MILLI} * {weight} / sum({weight}) OVER (PARTITION BY {PERSON}) + 1e-9) AS BIGINT)"
+
+
+def compile_attribution(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
+    params = parse_params(AttributionParams, TEMPLATE, raw)
+    domain = scope.domain(params.by, TEMPLATE)
+    if UNATTRIBUTED in domain:
+        message = f"{TEMPLATE}: the domain of {params.by!r} may not contain {UNATTRIBUTED!r}"
+        raise PolicyError("policy.dimension_not_allowed", message, dimension=params.by)
+    touches = _require(scope, "brand", "campaign_touches")
+    sales = _require(scope, "dealer", "sales")
+    contracts = scope.datasets_of("finance", "contracts")
+    b = Builder(scope, TEMPLATE)
+    _joins(b, touches, sales, contracts)
+    _sales(b, sales, contracts)
+    _touches(b, touches, params, domain)
+    _credits(b, params, unattributed=len(domain) + 1)
+    specs = _specs(b, domain, params, financed=bool(contracts))
+    meta = {"parts_omitted": [] if contracts else ["credit_financed"], "weights": {s.plan.name: s.plan.weight for s in specs}}
+    return b.compiled(params, [params.by], specs, meta)
+
+
+def _require(scope: Scope, role: Literal["brand", "dealer"], dataset: str) -> list[DatasetRef]:
+    refs = scope.datasets_of(role, dataset)
+    if not refs:
+        raise PolicyError("policy.dataset_not_in_scope", f"{TEMPLATE} needs a {role}'s {dataset!r} dataset in scope", dataset=dataset)
+    return refs
+
+
+def _joins(b: Builder, touches: list[DatasetRef], sales: list[DatasetRef], contracts: list[DatasetRef]) -> None:
+    for s in sales:
+        for t in touches:
+            b.join(t.qualified, s.qualified, "crediting touches to sales")
+        for c in contracts:
+            b.join(s.qualified, c.qualified, "marking financed sales")
+
+
+def _union(names: list[str], cols: str) -> str:
+    return union_all([f"SELECT {cols} FROM {n}" for n in names])
+
+
+def _sales(b: Builder, sales: list[DatasetRef], contracts: list[DatasetRef]) -> None:
+    """Each person's earliest sale, and which of those a contract started around."""
+    srcs = [b.source(f"src_sale_{i}", r, [PERSON, f"CAST({ident(r.event_time)} AS TIMESTAMP) AS ts"]) for i, r in enumerate(sales)]
+    earliest = f"SELECT {PERSON}, min(ts) AS sold_at\nFROM (\n{indent(_union(srcs, f'{PERSON}, ts'))}\n)\nGROUP BY {PERSON}"
+    b.add(Cte("sale", earliest, materialized=True))
+    if not contracts:
+        return
+    cons = [b.source(f"src_contract_{i}", r, [PERSON, f"CAST({ident(r.event_time)} AS DATE) AS day"]) for i, r in enumerate(contracts)]
+    before, after = FINANCE_WINDOW
+    body = (
+        f"SELECT DISTINCT s.{PERSON}\nFROM sale AS s\n"
+        f"JOIN (\n{indent(_union(cons, f'{PERSON}, day'))}\n) AS c ON c.{PERSON} = s.{PERSON}\n"
+        f"WHERE c.day BETWEEN CAST(s.sold_at AS DATE) - {before} AND CAST(s.sold_at AS DATE) + {after}"
+    )
+    b.add(Cte("financed", body, materialized=True))
+
+
+def _touches(b: Builder, touches: list[DatasetRef], params: AttributionParams, domain: list[str]) -> None:
+    """The last ``max_touches`` in-domain touches within the lookback, numbered oldest first."""
+    srcs = []
+    for i, r in enumerate(touches):
+        select = [PERSON, f"CAST({ident(r.event_time)} AS TIMESTAMP) AS ts"]
+        select += ["CAST(campaign AS VARCHAR) AS campaign", "CAST(channel AS VARCHAR) AS channel"]
+        srcs.append(b.source(f"src_touch_{i}", r, select))
+    body = (
+        f"SELECT t.{PERSON}, {position(domain, f't.{params.by}')} AS k, t.ts, s.sold_at,\n"
+        f"  row_number() OVER (PARTITION BY t.{PERSON} ORDER BY t.ts DESC, t.campaign DESC, t.channel DESC) AS back\n"
+        f"FROM (\n{indent(_union(srcs, f'{PERSON}, ts, campaign, channel'))}\n) AS t\n"
+        f"JOIN sale AS s ON s.{PERSON} = t.{PERSON}\n"
+        f"WHERE t.ts BETWEEN s.sold_at - INTERVAL {params.lookback_days} DAY AND s.sold_at\n"
+        f"  AND t.{params.by} IN {lit_list(domain)}\n"
+        f"QUALIFY back <= {params.max_touches}"
+    )
+    b.add(Cte("touch", body, materialized=True))
+
+
+def _credits(b: Builder, params: AttributionParams, unattributed: int) -> None:
+    """Per touch milli-credits (residue to the last touch), plus 1000 per untouched sale.
+
+    ``k`` is the touch's ordinal in the public domain; ``unattributed`` is the ordinal after it.
+    """
+    n = f"count(*) OVER (PARTITION BY {PERSON})"
+    b.add(Cte("positioned", f"SELECT {PERSON}, k, ts, sold_at, {n} AS n,\n  {n} - back + 1 AS i\nFROM touch"))
+    b.add(Cte("weighted", f"SELECT {PERSON}, k, i, n, {raw_credit_sql(params.model, params.half_life_days)} AS raw\nFROM positioned"))
+    body = (
+        f"SELECT {PERSON}, k,\n"
+        f"  CASE WHEN i = n THEN {MILLI} - sum(CASE WHEN i < n THEN raw ELSE 0 END) OVER (PARTITION BY {PERSON}) ELSE raw END AS milli\n"
+        "FROM weighted\nUNION ALL\n"
+        f"SELECT {PERSON}, {unattributed} AS k, {MILLI} AS milli\nFROM sale\nWHERE {PERSON} NOT IN (SELECT {PERSON} FROM touch)"
+    )
+    b.add(Cte("credited", body, materialized=True))
+
+
+def _specs(b: Builder, domain: list[str], params: AttributionParams, financed: bool) -> list[PartSpec]:
+    """The released parts; each aggregates ``credited`` (or ``sale``/``financed``) into ``agg_<part>``."""
+    cells_axis = axis([*domain, UNATTRIBUTED])
+    reach = max(1, min(params.max_touches, len(domain)))
+    credit = Bounds(kind="credit", max_cells_per_person=reach, lower=0, upper=MILLI, per_person_total=MILLI)
+    specs = []
+    for name in ["credit", "credit_financed"] if financed else ["credit"]:
+        where = f"\nWHERE {PERSON} IN (SELECT {PERSON} FROM financed)" if name == "credit_financed" else ""
+        b.add(Cte(f"agg_{name}", f"SELECT k AS k0, sum(milli) AS n\nFROM credited{where}\nGROUP BY k"))
+        plan = PartPlan(name=name, cells=cross_cells([cells_axis]), bounds=credit, weight=WEIGHTS[name], unit=MILLI)
+        specs.append(PartSpec(plan=plan, agg=f"agg_{name}", axes=[cells_axis]))
+    totals = ["sales", "financed_sales"] if financed else ["sales"]
+    counts = [f"SELECT {i + 1} AS k0, count(*) AS n FROM {'sale' if t == 'sales' else 'financed'}" for i, t in enumerate(totals)]
+    b.add(Cte("agg_sales", union_all(counts)))
+    return [*specs, count_spec("sales", "agg_sales", [axis(totals)], reach=len(totals), weight=WEIGHTS["sales"])]
+
+
+__all__ = ["MILLI", "UNATTRIBUTED", "WEIGHTS", "AttributionParams", "compile_attribution", "raw_credit_sql"]
