@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from cleanroom.audit import AuditLog
 from cleanroom.cli.main import app as cli
 from cleanroom.client import Client
-from cleanroom.crypto import new_signing_key
-from cleanroom.errors import AuthError, InternalError, UploadError
+from cleanroom.crypto import new_signing_key, public_key_text
+from cleanroom.errors import AuthError, PolicyError, UploadError
 from cleanroom.manifest import Manifest
-from cleanroom.partners import load_partner
+from cleanroom.partners import load_partner, set_public_key
 
 Mint = Callable[[str, str], str]
 QUERY = {"collaboration": "aurora-2026", "template": "funnel", "params": {}, "epsilon": 0.5}
@@ -41,7 +41,9 @@ def _prepared(tmp_path: Path, partners: Path, rows: int) -> tuple[Path, Path]:
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     manifest = tmp_path / "leads.manifest.json"
-    Manifest.new("lakeside-autos", "leads", path, ds.schema_hash(), rows).signed_by(new_signing_key()).write(manifest)
+    key = new_signing_key()
+    set_public_key(partners, "lakeside-autos", "uploader", public_key_text(key))  # the gateway reads partner files per upload
+    Manifest.new("lakeside-autos", "leads", path, ds.schema_hash(), rows).signed_by(key).write(manifest)
     return path, manifest
 
 
@@ -74,9 +76,9 @@ def test_every_failure_route_has_the_one_shape(live_gateway: LiveGateway, mint: 
         ("POST", "/v1/queries", {"headers": bearer(analyst), "json": {**QUERY, "epsilon": 0}}, "budget.invalid_epsilon"),
         ("POST", "/v1/queries", {"headers": {**bearer(analyst), "Content-Type": "application/json"}, "content": b"["}, "query.invalid"),
         ("POST", "/v1/queries", {"headers": bearer(analyst), "json": {**QUERY, "params": {"p": "x" * 20_000}}}, "query.invalid"),
-        ("POST", "/v1/queries", {"headers": bearer(analyst), "json": QUERY}, "internal.invariant"),
-        ("GET", "/v1/queries/q_9", {"headers": bearer(analyst)}, "internal.invariant"),
-        ("GET", "/v1/policies/aurora-2026", {"headers": bearer(compliance)}, "internal.invariant"),
+        ("POST", "/v1/queries", {"headers": bearer(analyst), "json": QUERY}, "policy.not_active"),
+        ("GET", "/v1/queries/q_9", {"headers": bearer(analyst)}, "query.not_found"),
+        ("GET", "/v1/policies/aurora-2026", {"headers": bearer(compliance)}, "policy.not_active"),
         ("GET", "/v1/audit?limit=0", {"headers": bearer(compliance)}, "query.invalid"),
         ("GET", "/v1/nowhere", {}, "query.no_endpoint"),
         ("PUT", "/v1/queries", {"headers": bearer(analyst)}, "query.no_endpoint"),
@@ -128,9 +130,8 @@ def test_client_over_real_http(live_gateway: LiveGateway, mint: Mint, tmp_path: 
     arrow, manifest = _prepared(tmp_path, live_gateway.config.partners, rows=5)
     with Client(live_gateway.url, mint("lakeside-autos", "uploader")) as uploader:
         assert uploader.health().status == "ok"
-        with pytest.raises(InternalError) as exc:  # ingest is not wired into Services yet
-            uploader.upload("leads", arrow, manifest)
-        assert exc.value.code == "internal.invariant"
+        receipt = uploader.upload("leads", arrow, manifest)
+        assert (receipt.partner, receipt.dataset, receipt.version) == ("lakeside-autos", "leads", 1)
         with pytest.raises(UploadError) as bad:
             uploader.upload("sales", arrow, manifest)
         assert bad.value.code == "upload.manifest_invalid" and "sales" in bad.value.message
@@ -138,8 +139,9 @@ def test_client_over_real_http(live_gateway: LiveGateway, mint: Mint, tmp_path: 
         with pytest.raises(AuthError) as forbidden:
             analyst.audit()
         assert forbidden.value.code == "auth.forbidden"
-        with pytest.raises(InternalError):
+        with pytest.raises(PolicyError) as inactive:
             analyst.query("aurora-2026", "lifecycle", {"window": "2026-Q4"}, 0.5)
+        assert inactive.value.code == "policy.not_active"
 
 
 def test_cli_query_over_real_http(live_gateway: LiveGateway, mint: Mint) -> None:
@@ -147,5 +149,5 @@ def test_cli_query_over_real_http(live_gateway: LiveGateway, mint: Mint) -> None
     base = ["query", "--url", live_gateway.url, "--collaboration", "aurora-2026", "--template", "funnel", "--param", "by=[\"model\"]", "--json"]
     bad = runner.invoke(cli, [*base, "--api-key", "crk_" + "b" * 43])
     assert bad.exit_code == 2 and json.loads(bad.stdout)["error"]["code"] == "auth.invalid"
-    unwired = runner.invoke(cli, base, env={"CLEANROOM_API_KEY": mint("aurora-motors", "report")})
-    assert unwired.exit_code == 2 and json.loads(unwired.stdout)["error"]["code"] == "internal.invariant"
+    inactive = runner.invoke(cli, base, env={"CLEANROOM_API_KEY": mint("aurora-motors", "report")})
+    assert inactive.exit_code == 2 and json.loads(inactive.stdout)["error"]["code"] == "policy.not_active"

@@ -63,14 +63,14 @@ def test_roles_are_enforced_and_refusals_audited(app: FastAPI, api: TestClient, 
     assert last.actor.startswith("northside-dealers/kid_")
 
 
-def test_unwired_release_path_is_an_opaque_internal_error(api: TestClient, mint: Mint, problem: ProblemCheck) -> None:
+def test_nothing_is_released_without_an_active_policy(api: TestClient, mint: Mint, problem: ProblemCheck) -> None:
     key = mint("aurora-motors", "analyst")
-    for method, path, body in [("POST", "/v1/queries", QUERY), ("GET", "/v1/queries/q_1", None),
-                               ("GET", "/v1/budget?collaboration=aurora-2026", None), ("GET", "/v1/policies/aurora-2026", None)]:
+    for method, path, body, code in [("POST", "/v1/queries", QUERY, "policy.not_active"), ("GET", "/v1/queries/q_1", None, "query.not_found"),
+                                     ("GET", "/v1/budget?collaboration=aurora-2026", None, "policy.not_active"),
+                                     ("GET", "/v1/policies/aurora-2026", None, "policy.not_active")]:
         response = api.request(method, path, headers=bearer(key), json=body)
-        out = problem(response, "internal.invariant")
-        assert out["detail"] == CODES["internal.invariant"][1]
-        assert "NotImplemented" not in response.text and "wired" not in response.text and "Traceback" not in response.text
+        problem(response, code)
+        assert "Traceback" not in response.text
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 import cleanroom.client as client_pkg
 from cleanroom.client import AuditPage, Budget, Client, Health, NoiseInfo, Policy, QueryResult, UploadReceipt, error_from_response
 from cleanroom.client import _models as client_models
-from cleanroom.errors import AuthError, BudgetError, ConfigError, InternalError, QueryError, UploadError
+from cleanroom.errors import AuthError, BudgetError, ConfigError, InternalError, PolicyError, QueryError, UploadError
 from cleanroom.gateway import models as server_models
 
 TWINS: list[tuple[type[BaseModel], type[BaseModel]]] = [
@@ -63,10 +63,10 @@ def test_health_and_audit_in_process(transport: httpx.BaseTransport, mint: Mint)
         ("uploader", lambda c: c.query("aurora-2026", "funnel", {}, 0.5), AuthError, "auth.forbidden"),
         ("analyst", lambda c: c.query("aurora-2026", "funnel", {}, -2.0), BudgetError, "budget.invalid_epsilon"),
         ("analyst", lambda c: c.sql("aurora-2026", "", 0.5), QueryError, "query.invalid"),
-        ("analyst", lambda c: c.query("aurora-2026", "funnel", {}, 0.5), InternalError, "internal.invariant"),
-        ("analyst", lambda c: c.budget("aurora-2026"), InternalError, "internal.invariant"),
+        ("analyst", lambda c: c.query("aurora-2026", "funnel", {}, 0.5), PolicyError, "policy.not_active"),
+        ("analyst", lambda c: c.budget("aurora-2026"), PolicyError, "policy.not_active"),
         ("analyst", lambda c: c.get_query("../audit"), QueryError, "query.no_endpoint"),
-        ("compliance", lambda c: c.policy("aurora-2026"), InternalError, "internal.invariant"),
+        ("compliance", lambda c: c.policy("aurora-2026"), PolicyError, "policy.not_active"),
     ],
 )
 def test_problems_come_back_as_cleanroom_errors(transport: httpx.BaseTransport, mint: Mint, role: str, call, error: type, code: str) -> None:  # type: ignore[no-untyped-def]

@@ -11,15 +11,19 @@ import pytest
 from _gateway_helpers import Mint, ProblemCheck, TestClient, bearer
 from fastapi import FastAPI
 
-from cleanroom.crypto import new_signing_key
+from cleanroom.crypto import new_signing_key, public_key_text
 from cleanroom.manifest import Manifest
-from cleanroom.partners import load_partner
+from cleanroom.partners import load_partner, set_public_key
 
 PARTNER, DATASET = "northside-dealers", "sales"
 
 
-def _prepared(tmp_path: Path, partners_dir: Path, rows: int = 3, **manifest_overrides: str) -> tuple[Path, Path]:
-    """A real Arrow IPC file of the declared schema and a signed manifest for it."""
+def _prepared(tmp_path: Path, partners_dir: Path, rows: int = 3, *, register: bool = False, **manifest_overrides: str) -> tuple[Path, Path]:
+    """A real Arrow IPC file of the declared schema and a signed manifest for it.
+
+    With ``register`` the signing key becomes the partner's uploader key (a valid upload);
+    without it the signature is by a stranger's key.
+    """
     ds = load_partner(partners_dir / f"{PARTNER}.toml").dataset(DATASET)
     columns = {
         "hid": [f"{i:064x}" for i in range(rows)],
@@ -37,7 +41,10 @@ def _prepared(tmp_path: Path, partners_dir: Path, rows: int = 3, **manifest_over
         writer.write_table(table)
     manifest = Manifest.new(PARTNER, DATASET, path, ds.schema_hash(), rows).model_copy(update=manifest_overrides)
     manifest_file = tmp_path / "sales.manifest.json"
-    manifest.signed_by(new_signing_key()).write(manifest_file)
+    key = new_signing_key()
+    if register:
+        set_public_key(partners_dir, PARTNER, "uploader", public_key_text(key))
+    manifest.signed_by(key).write(manifest_file)
     return path, manifest_file
 
 
@@ -66,12 +73,12 @@ def test_valid_upload_reaches_ingest_and_leaves_no_staging(
     partners_dir: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    arrow, manifest = _prepared(tmp_path, partners_dir)
+    arrow, manifest = _prepared(tmp_path, partners_dir, register=True)
     with caplog.at_level(logging.ERROR, logger="cleanroom.gateway"):
         response = api.post(_url(), headers=uploader, files=_files(arrow, manifest))
-    problem(response, "internal.invariant")  # Services.upload is not wired to ingest yet
-    assert [type(r.exc_info[1]).__name__ for r in caplog.records if r.exc_info] == ["NotImplementedError"]
-    assert "ingest not wired" not in response.text
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["version"] == 1 and response.json()["partner"] == PARTNER
+    assert not [r for r in caplog.records if r.exc_info]
     assert list(app.state.services.incoming.iterdir()) == []
 
 
