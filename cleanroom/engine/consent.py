@@ -63,3 +63,19 @@ def consent_predicate(partner: str) -> str:
 
 
 __all__ = ["CONSENT_DATASET", "consent_cte", "consent_cte_name", "consent_predicate", "consent_qualified"]
+
+
+def consent_horizon_sql(scope: Scope, qualified: list[str]) -> str:
+    """SQL for the next moment after ``scope.now`` at which any of these consent datasets changes.
+
+    A grant or revocation dated in the future changes who counts once it passes, so a cached
+    result is only valid until then: the release path puts this moment into the cache key, and an
+    identical query after it is computed afresh (and charged) instead of replaying stale consent.
+    """
+    now = ts_lit(scope.now)
+    parts = [
+        f"SELECT min({col}) FILTER (WHERE {col} > {now}) AS t FROM {ident(scope.datasets[q].view)}"
+        for q in sorted(qualified)
+        for col in (GRANTED, REVOKED)
+    ]
+    return "SELECT min(t) FROM (\n  " + "\n  UNION ALL ".join(parts) + "\n)"

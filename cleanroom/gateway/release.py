@@ -29,6 +29,7 @@ from cleanroom.audit import AuditLog
 from cleanroom.budget import Epsilon, Ledger
 from cleanroom.crypto import canonical_json, sha256_hex
 from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name, views_for
+from cleanroom.engine.consent import consent_horizon_sql
 from cleanroom.errors import AuthError, CleanroomError, PolicyError
 from cleanroom.gateway.auth import Principal
 from cleanroom.gateway.models import NoiseInfo, QueryRequest, QueryResponse
@@ -68,7 +69,7 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
     compiled = compile_query(template, params, scope)
     rules = effective_rules(policy, ctx.partners, compiled.datasets)
     _check_effective(rules, compiled.dimensions, epsilon, template)
-    key = _cache_key(ctx, policy, compiled, epsilon)
+    key = _cache_key(ctx, policy, compiled, epsilon, _consent_horizon(ctx, scope, compiled))
     with _lock_for(key):
         hit = ctx.ledger.cached(key)
         if hit is not None:
@@ -169,15 +170,27 @@ def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, templa
 # --- cache, payload, audit -----------------------------------------------------------------------
 
 
-def _cache_key(ctx: ReleaseContext, policy: Policy, compiled: Any, epsilon: Epsilon) -> str:
-    """Same policy version, template, parameters, epsilon and data versions: the same release."""
+def _cache_key(ctx: ReleaseContext, policy: Policy, compiled: Any, epsilon: Epsilon, horizon: str | None) -> str:
+    """Same policy version, template, parameters, epsilon, data versions and consent state: the same release."""
     return sha256_hex(canonical_json({
         "policy": content_hash(policy),
         "template": compiled.template,
         "params": compiled.params,
         "epsilon": str(epsilon),
         "data": ctx.store.data_version_token(compiled.datasets),
+        "consent_until": horizon,
     }))
+
+
+def _consent_horizon(ctx: ReleaseContext, scope: Scope, compiled: Any) -> str | None:
+    """When the consent this query reads next changes by the clock (a grant or revocation dated later)."""
+    consent = [q for q in compiled.datasets if scope.datasets[q].is_consent]
+    if not consent:
+        return None
+    views = {view_name(q): q for q in consent}
+    with ctx.store.reader(views, timeout_s=ctx.query_timeout_s) as con:
+        row = con.execute(consent_horizon_sql(scope, consent)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def _lock_for(key: str) -> threading.Lock:

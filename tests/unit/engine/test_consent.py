@@ -79,3 +79,19 @@ def test_compiled_query_names_the_consent_datasets_it_reads() -> None:
     compiled = compile_query("overlap", {"datasets": ["aurora-motors.web_sessions", "lakeside-autos.sales"]}, make_scope())
     assert compiled.datasets == ["aurora-motors.consent", "aurora-motors.web_sessions", "lakeside-autos.consent", "lakeside-autos.sales"]
     assert compiled.joins == [("aurora-motors.web_sessions", "lakeside-autos.sales")]
+
+
+def test_consent_horizon_is_the_next_grant_or_revocation_after_now() -> None:
+    """The release cache keys on this moment, so a revocation dated later invalidates cached results."""
+    from cleanroom.engine.consent import consent_horizon_sql
+
+    tables = journeys.load(Tables())
+    scope = make_scope()
+    consent = ["aurora-motors.consent", "northside-dealers.consent"]
+    horizon = lambda: tables.con.execute(consent_horizon_sql(scope, consent)).fetchone()[0]  # noqa: E731
+    assert horizon() is None  # every grant and revocation lies in the past
+    later, sooner = NOW + timedelta(days=3), NOW + timedelta(hours=2)
+    tables.con.execute("UPDATE aurora_motors__consent SET revoked_at = ? WHERE pid = 2", [later])
+    assert horizon() == later
+    tables.con.execute("UPDATE northside_dealers__consent SET granted_at = ? WHERE pid = (SELECT min(pid) FROM northside_dealers__consent)", [sooner])
+    assert horizon() == sooner
