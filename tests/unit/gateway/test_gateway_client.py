@@ -14,7 +14,7 @@ from pydantic import BaseModel
 import cleanroom.client as client_pkg
 from cleanroom.client import AuditPage, Budget, Client, Health, NoiseInfo, Policy, QueryResult, UploadReceipt, error_from_response
 from cleanroom.client import _models as client_models
-from cleanroom.errors import AuthError, BudgetError, ConfigError, InternalError, PolicyError, QueryError, UploadError
+from cleanroom.errors import AuthError, BudgetError, ConfigError, PolicyError, QueryError, UploadError
 from cleanroom.gateway import models as server_models
 
 TWINS: list[tuple[type[BaseModel], type[BaseModel]]] = [
