@@ -54,27 +54,41 @@ class ReleaseContext:
     query_timeout_s: float = 30.0
 
 
-_key_locks: dict[str, threading.Lock] = {}
-_key_locks_guard = threading.Lock()
+# Identical queries serialize on one of a fixed set of locks (bounded memory in a long-lived
+# gateway), so two racing identical requests charge once and share one noisy answer.
+_KEY_LOCKS = tuple(threading.Lock() for _ in range(64))
 
 
 def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest) -> QueryResponse:
-    """Authorize, compile, charge, execute, noise, audit and respond (see the module docstring)."""
+    """Authorize, compile, charge, execute, noise, audit and respond (see the module docstring).
+
+    A request refused before it is charged (policy, parameters, budget) is audited as
+    ``query.refused`` so compliance officers also see what was attempted.
+    """
     template = request.template or "sql"
-    rule = _authorize(policy, principal, template)
-    epsilon = Epsilon.parse(request.epsilon)
-    now = datetime.now(UTC)
-    scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now)
     params = {"sql": request.sql} if request.sql is not None else dict(request.params)
-    compiled = compile_query(template, params, scope)
-    rules = effective_rules(policy, ctx.partners, compiled.datasets)
-    _check_effective(rules, compiled.dimensions, epsilon, template)
-    key = _cache_key(ctx, policy, compiled, epsilon, _consent_horizon(ctx, scope, compiled))
-    with _lock_for(key):
-        hit = ctx.ledger.cached(key)
-        if hit is not None:
-            return _from_cache(ctx, policy, principal, compiled, epsilon, key, hit)
-        return _fresh(ctx, policy, principal, scope, compiled, epsilon, rules.min_threshold, key, now)
+    try:
+        rule = _authorize(policy, principal, template)
+        epsilon = Epsilon.parse(request.epsilon)
+        now = datetime.now(UTC)
+        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now)
+        compiled = compile_query(template, params, scope)
+        rules = effective_rules(policy, ctx.partners, compiled.datasets)
+        _check_effective(rules, compiled.dimensions, epsilon, template)
+        key = _cache_key(ctx, policy, scope, compiled, epsilon, rules.min_threshold, _consent_horizon(ctx, scope, compiled))
+        with _lock_for(key):
+            hit = ctx.ledger.cached(key)
+            if hit is not None:
+                return _from_cache(ctx, policy, principal, compiled, epsilon, key, hit)
+            return _fresh(ctx, policy, principal, scope, compiled, epsilon, rules.min_threshold, key, now)
+    except CleanroomError as exc:
+        if getattr(exc, "already_audited", False):
+            raise
+        ctx.audit.append("query.refused", principal.actor, {
+            "collaboration": policy.collaboration, "partner": principal.partner, "template": template,
+            "params": params, "epsilon": str(request.epsilon), "code": exc.code,
+        })
+        raise
 
 
 def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Scope, compiled: Any, epsilon: Epsilon,
@@ -93,6 +107,7 @@ def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Sco
         noisy = dp.release(exact, epsilon.fraction, threshold=threshold, mechanism=policy.privacy.mechanism, delta=policy.privacy.delta)
     except CleanroomError as exc:
         _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome=exc.code)
+        exc.already_audited = True  # type: ignore[attr-defined]
         raise
     payload = {"collaboration": policy.collaboration, **_payload(noisy)}
     ctx.ledger.store_result(key, query_id, principal.partner, payload)
@@ -170,16 +185,34 @@ def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, templa
 # --- cache, payload, audit -----------------------------------------------------------------------
 
 
-def _cache_key(ctx: ReleaseContext, policy: Policy, compiled: Any, epsilon: Epsilon, horizon: str | None) -> str:
-    """Same policy version, template, parameters, epsilon, data versions and consent state: the same release."""
+def _cache_key(ctx: ReleaseContext, policy: Policy, scope: Scope, compiled: Any, epsilon: Epsilon, threshold: int,
+               horizon: str | None) -> str:
+    """Same policy version, caller scope, parameters, epsilon, threshold, data versions and consent state: the same release.
+
+    The caller's scope is in the key, not just the template and parameters: what a caller may
+    compute depends on its role (a dealer may not join sales with contracts), so a result computed
+    in one scope must never be served to a caller whose scope differs. The clock is not: consent
+    changes by the clock are covered by ``horizon``.
+    """
     return sha256_hex(canonical_json({
         "policy": content_hash(policy),
+        "scope": _scope_fingerprint(scope),
         "template": compiled.template,
         "params": compiled.params,
+        "parts": [p.model_dump(mode="json") for p in compiled.parts],
+        "threshold": threshold,
         "epsilon": str(epsilon),
         "data": ctx.store.data_version_token(compiled.datasets),
         "consent_until": horizon,
     }))
+
+
+def _scope_fingerprint(scope: Scope) -> str:
+    """A canonical digest of everything in a scope that shapes compilation (all but the clock)."""
+    data = scope.model_dump(mode="json", exclude={"now", "approved_joins", "filterable_columns"})
+    data["approved_joins"] = sorted(sorted(pair) for pair in scope.approved_joins)
+    data["filterable_columns"] = sorted(scope.filterable_columns)
+    return sha256_hex(canonical_json(data))
 
 
 def _consent_horizon(ctx: ReleaseContext, scope: Scope, compiled: Any) -> str | None:
@@ -194,8 +227,7 @@ def _consent_horizon(ctx: ReleaseContext, scope: Scope, compiled: Any) -> str | 
 
 
 def _lock_for(key: str) -> threading.Lock:
-    with _key_locks_guard:
-        return _key_locks.setdefault(key, threading.Lock())
+    return _KEY_LOCKS[int(key[:8], 16) % len(_KEY_LOCKS)]
 
 
 def _payload(noisy: Any) -> dict[str, Any]:

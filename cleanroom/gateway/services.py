@@ -106,8 +106,11 @@ class Services:
 
     def upload(self, principal: Principal, dataset: str, arrow_path: Path, manifest_path: Path) -> UploadResponse:
         """Validate and swap in a staged upload with the same code as ``cleanroom upload``."""
-        result = ingest_upload(self.store, self.config.partners, principal.partner, arrow_path, manifest_path,
-                               actor=principal.actor, audit=self.audit)
+        try:
+            result = ingest_upload(self.store, self.config.partners, principal.partner, arrow_path, manifest_path,
+                                   actor=principal.actor, audit=self.audit)
+        except CleanroomError as exc:
+            raise _without_staging_path(exc, arrow_path.parent) from None
         if result.dataset != dataset:
             raise InternalError("internal.invariant", f"manifest dataset {result.dataset!r} != route {dataset!r}")
         version = self.store.active_versions()[f"{principal.partner}.{dataset}"]
@@ -139,6 +142,15 @@ class Services:
     def close(self) -> None:
         """Release what the process holds: the store's database handle."""
         self.store.close()
+
+
+def _without_staging_path(exc: CleanroomError, staging: Path) -> CleanroomError:
+    """The same error, naming files as the partner sent them: the operator's directory layout stays private."""
+    prefix = str(staging) + "/"
+    exc.message = exc.message.replace(prefix, "")
+    exc.args = (exc.message,)
+    exc.details = {k: v.replace(prefix, "") if isinstance(v, str) else v for k, v in exc.details.items()}
+    return exc
 
 
 def visible_to(entry: Entry, partner: str) -> bool:

@@ -1,0 +1,228 @@
+"""Privacy through the real server: nothing leaves but noisy aggregates, to whom the policy allows.
+
+One collaboration of 4,000 synthetic customers (the shipped policy, budgets raised so the module
+can run every template) is built once for the module; a uvicorn server runs over it. The exact
+engine answers come from ``ExactOracle`` on a private copy of the store, only to show that the
+gateway never released them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _live_helpers import LiveGateway, bearer, check_problem
+from collab import COLLABORATION, Collab, ExactOracle, build_collab, check_intervals, hex64_tokens, raw_identifiers, records, serve
+
+from cleanroom.aggregate import ExactResult
+
+BUDGETS = {"privacy": {"monthly_budget_per_partner": 100, "collaboration_monthly_cap": 400}}
+BRAND, NORTH, LAKE, FIN = "aurora-motors", "northside-dealers", "lakeside-autos", "aurora-financial"
+WINDOW = {"window_start": "2026-11-01", "window_end": "2027-01-31"}
+
+# Every template, each twice with different parameters: (partner, template, params).
+RUNS: list[tuple[str, str, dict[str, Any]]] = [
+    (BRAND, "funnel", {"dimensions": ["model"]}),
+    (BRAND, "funnel", {"dimensions": ["region"], "include_medians": False}),
+    (NORTH, "funnel", {"dimensions": ["dealer_group"]}),
+    (NORTH, "funnel", {"dimensions": ["model"], "filters": {"region": ["north", "east"]}}),
+    (BRAND, "attribution", {"model": "last_touch", "by": "campaign"}),
+    (BRAND, "attribution", {"model": "linear", "by": "channel", "lookback_days": 60}),
+    (BRAND, "overlap", {"datasets": ["aurora-motors.web_sessions", "northside-dealers.sales"]}),
+    (NORTH, "overlap", {"datasets": ["northside-dealers.leads", "lakeside-autos.leads"]}),
+    (BRAND, "lifecycle", {**WINDOW, "by": "product"}),
+    (FIN, "lifecycle", {**WINDOW, "by": "amount_band"}),
+    (BRAND, "sql", {"sql": "SELECT model, COUNT(DISTINCT pid) AS buyers, SUM(price_eur) AS revenue "
+                           "FROM northside_dealers__sales GROUP BY model"}),
+    (BRAND, "sql", {"sql": "SELECT region, COUNT(DISTINCT pid) AS visitors "
+                           "FROM aurora_motors__web_sessions WHERE model = 'aster' GROUP BY region"}),
+]
+RAW_ID = re.compile(r"\b[A-Z]{3}-\d{8}\b")
+
+
+@pytest.fixture(scope="module")
+def collab(tmp_path_factory: pytest.TempPathFactory, repo: Path, synth_4k: Path) -> Collab:
+    return build_collab(tmp_path_factory.mktemp("privacy") / "collab", repo, raw_source=synth_4k, policy_overrides=BUDGETS)
+
+
+@pytest.fixture(scope="module")
+def oracle(collab: Collab) -> Iterator[ExactOracle]:
+    made = ExactOracle(collab)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def gateway(collab: Collab, oracle: ExactOracle) -> Iterator[LiveGateway]:
+    with serve(collab.config()) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def forbidden(collab: Collab) -> set[str]:
+    """Everything that identifies a person: hids (partner-side and peppered), raw CRM ids, e-mails."""
+    return collab.all_hids() | raw_identifiers(collab.raw)
+
+
+@pytest.fixture(scope="module")
+def analysts(collab: Collab, gateway: LiveGateway) -> dict[str, str]:
+    return {pid: collab.mint(pid, "analyst") for pid in (BRAND, NORTH, LAKE, FIN)}
+
+
+def _post(gateway: LiveGateway, key: str, template: str, params: dict[str, Any], epsilon: float) -> httpx.Response:
+    body: dict[str, Any] = {"collaboration": COLLABORATION, "epsilon": epsilon}
+    body.update({"sql": params["sql"]} if template == "sql" else {"template": template, "params": params})
+    return httpx.post(f"{gateway.url}/v1/queries", json=body, headers=bearer(key), timeout=60)
+
+
+def _pairs(body: dict[str, Any], exact: ExactResult) -> list[tuple[float, float]]:
+    """(released, exact) for every released count or credit, matched cell by cell."""
+    rows = records(body)
+    template = body["template"]
+    if template == "funnel":
+        part = exact.part("persons")
+        assert [(r["stage"], *(r[d] for d in exact.dimensions)) for r in rows] == [tuple(c) for c in part.cells]
+        return _zip([r["persons"] for r in rows], part.values)
+    if template == "attribution":
+        credit, sales = exact.part("credit"), exact.part("sales")
+        total = dict(zip([c[0] for c in sales.cells], sales.values, strict=True))
+        campaigns = _zip([r["credited_sales"] for r in rows[:-1]], [v / 1000 for v in credit.values])
+        return campaigns + _zip([rows[-1]["credited_sales"]], [total["sales"]])
+    if template == "overlap":
+        persons = exact.part("persons")
+        count = dict(zip([c[0] for c in persons.cells], persons.values, strict=True))
+        sides = [(r[f"persons_{s}"], count[r[f"dataset_{s}"]]) for r in rows for s in "ab" if r[f"persons_{s}"] is not None]
+        return sides + _zip([r["shared"] for r in rows], exact.part("shared").values)
+    if template == "lifecycle":
+        return _zip([r["contracts_ending"] for r in rows], exact.part("ending").values)
+    return [pair for p in exact.parts for pair in _zip([r[p.name] for r in rows], p.values)]
+
+
+def _zip(released: list[Any], exact: list[float]) -> list[tuple[float, float]]:
+    assert len(released) == len(exact), "released cells must match the public domain one to one"
+    return [(r, e) for r, e in zip(released, exact, strict=True) if r is not None]
+
+
+def _check_private(body_text: str, forbidden: set[str]) -> None:
+    """No hid-shaped token at all, no identifier of any kind, in a query answer."""
+    assert not hex64_tokens(body_text), "a 64-hex token (hid-shaped) in a released body"
+    assert not RAW_ID.search(body_text) and "@" not in body_text
+    assert not {t for t in re.findall(r"[\w.+-]+", body_text) if t in forbidden}
+
+
+@pytest.mark.parametrize("run", range(len(RUNS)), ids=[f"{t}-{i % 2}" for i, (_, t, _) in enumerate(RUNS)])
+def test_every_template_releases_noisy_values_with_intervals_never_exact(
+    run: int, gateway: LiveGateway, analysts: dict[str, str], oracle: ExactOracle, forbidden: set[str]
+) -> None:
+    partner, template, params = RUNS[run]
+    response = _post(gateway, analysts[partner], template, params, epsilon=0.5)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["epsilon_charged"] == 0.5 and body["cached"] is False
+    _check_private(response.text, forbidden)
+    assert check_intervals(body) >= 1
+    assert all(n["scale"] > 0 and n["ci95"] > 0 and n["mechanism"] for n in body["noise"])
+    pairs = _pairs(body, oracle.exact(partner, template, params))
+    assert pairs, "something must be released"
+    assert any(abs(r - e) > 1e-9 for r, e in pairs), f"every released value equals the exact answer: {pairs}"
+
+
+def test_fresh_epsilon_gives_fresh_noise_never_the_exact_answer(gateway: LiveGateway, analysts: dict[str, str], oracle: ExactOracle) -> None:
+    """Same question at two epsilons: two different noisy vectors, neither equal to the truth."""
+    params = {"dimensions": ["model"], "include_medians": False}
+    exact = oracle.exact(NORTH, "funnel", params).part("persons").values
+    first, second = (_post(gateway, analysts[NORTH], "funnel", params, eps).json() for eps in (0.3, 0.31))
+    a, b = ([r["persons"] for r in records(x)] for x in (first, second))
+    assert a != b and a != exact and b != exact
+
+
+def test_other_endpoints_return_no_hid_row_or_identifier(
+    collab: Collab, gateway: LiveGateway, analysts: dict[str, str], forbidden: set[str]
+) -> None:
+    """The stored result, budget, policy and audit pages: hashes appear, hids and raw ids never."""
+    released = _post(gateway, analysts[BRAND], "overlap", {"datasets": "all"}, 0.2).json()
+    compliance = collab.mint(BRAND, "compliance")
+    bodies = [
+        httpx.get(f"{gateway.url}/v1/queries/{released['query_id']}", headers=bearer(analysts[BRAND])),
+        httpx.get(f"{gateway.url}/v1/budget", params={"collaboration": COLLABORATION}, headers=bearer(analysts[BRAND])),
+        httpx.get(f"{gateway.url}/v1/policies/{COLLABORATION}", headers=bearer(analysts[BRAND])),
+        httpx.get(f"{gateway.url}/v1/audit", params={"limit": 1000}, headers=bearer(compliance)),
+    ]
+    for response in bodies:
+        assert response.status_code == 200, response.text
+        assert not hex64_tokens(response.text) & forbidden
+        assert not RAW_ID.search(response.text)
+    assert bodies[0].json()["rows"] == released["rows"]
+    assert not hex64_tokens(bodies[0].text) and not hex64_tokens(bodies[1].text)
+
+
+@pytest.mark.parametrize(
+    ("template", "params", "code"),
+    [
+        ("attribution", {"model": "last_touch", "by": "campaign"}, "policy.template_not_allowed"),
+        ("lifecycle", {**WINDOW, "by": "product"}, "policy.template_not_allowed"),
+        ("sql", {"sql": "SELECT model, COUNT(DISTINCT pid) FROM northside_dealers__sales GROUP BY model"}, "policy.template_not_allowed"),
+        ("overlap", {"datasets": ["northside-dealers.sales", "aurora-financial.contracts"]}, "policy.join_not_approved"),
+    ],
+)
+def test_dealer_cannot_run_what_its_role_is_not_granted(
+    template: str, params: dict[str, Any], code: str, collab: Collab, gateway: LiveGateway, analysts: dict[str, str]
+) -> None:
+    spent = _spent(collab, NORTH)
+    body = check_problem(_post(gateway, analysts[NORTH], template, params, 0.5), code)
+    assert body["status"] == 403
+    assert _spent(collab, NORTH) == spent, "a refused query must cost nothing"
+
+
+def test_finance_analyst_cannot_run_brand_only_templates(gateway: LiveGateway, analysts: dict[str, str]) -> None:
+    check_problem(_post(gateway, analysts[FIN], "attribution", {}, 0.5), "policy.template_not_allowed")
+
+
+@pytest.mark.parametrize("role", ["uploader", "compliance"])
+def test_uploader_and_compliance_keys_cannot_query(role: str, collab: Collab, gateway: LiveGateway) -> None:
+    key = collab.mint(BRAND, role)
+    check_problem(_post(gateway, key, "funnel", {}, 0.5), "auth.forbidden")
+    check_problem(httpx.get(f"{gateway.url}/v1/queries/q_0000000000000000", headers=bearer(key)), "auth.forbidden")
+
+
+def test_epsilon_above_the_cap_is_refused_and_costs_nothing(collab: Collab, gateway: LiveGateway, analysts: dict[str, str]) -> None:
+    spent = _spent(collab, LAKE)
+    body = check_problem(_post(gateway, analysts[LAKE], "funnel", {}, 1.000001), "policy.epsilon_above_cap")
+    assert "1.000001" in body["detail"] and _spent(collab, LAKE) == spent
+    assert _post(gateway, analysts[LAKE], "funnel", {}, 1.0).status_code == 200
+
+
+def test_a_result_is_only_visible_to_the_partner_that_asked(gateway: LiveGateway, analysts: dict[str, str]) -> None:
+    mine = _post(gateway, analysts[NORTH], "funnel", {"dimensions": ["month"]}, 0.2).json()
+    check_problem(httpx.get(f"{gateway.url}/v1/queries/{mine['query_id']}", headers=bearer(analysts[LAKE])), "query.not_found")
+    assert httpx.get(f"{gateway.url}/v1/queries/{mine['query_id']}", headers=bearer(analysts[NORTH])).json()["rows"] == mine["rows"]
+
+
+def test_brand_threshold_binds_every_count_over_brand_data(gateway: LiveGateway, analysts: dict[str, str], oracle: ExactOracle) -> None:
+    """aurora-motors' [restrictions] min_threshold 25 (policy: 20): no released count over its data is below 25,
+    while small exact cells exist (so suppression is exercised). The sharp 20-vs-25 contrast is in test_release_consent."""
+    params = {"dimensions": ["model", "month"], "include_medians": False}
+    body = _post(gateway, analysts[NORTH], "funnel", params, 1.0).json()
+    released = [r["persons"] for r in records(body) if r["persons"] is not None]
+    exact = oracle.exact(NORTH, "funnel", params).part("persons").values
+    assert released and min(released) >= 25
+    assert body["suppressed_cells"] > 0 and sum(1 for v in exact if v < 20) > 0
+
+
+def test_a_cached_result_never_crosses_into_a_scope_that_could_not_compute_it(gateway: LiveGateway, analysts: dict[str, str]) -> None:
+    """The brand may join sales with contracts, dealers may not (policy joins: contracts, roles [brand, finance]).
+    A dealer asking the question the brand asked must get its own answer, without the contract-stage medians."""
+    brand = _post(gateway, analysts[BRAND], "funnel", {}, 0.45).json()
+    assert {r["stage"]: r["median_days"] for r in records(brand)}["contract"] is not None
+    dealer = _post(gateway, analysts[NORTH], "funnel", {}, 0.45).json()
+    assert {r["stage"]: r["median_days"] for r in records(dealer)}["contract"] is None, "a dealer received sale->contract medians"
+    assert dealer["cached"] is False
+
+
+def _spent(collab: Collab, partner: str) -> str:
+    rows = [c for c in collab.ledger().charges(COLLABORATION) if c["partner"] == partner]
+    return ",".join(c["query_id"] for c in rows)
