@@ -7,8 +7,10 @@ caught by comparing with the head hash recorded elsewhere (``verify(expected_hea
 Appends take an exclusive file lock so that concurrent writers (several gateway workers, the CLI)
 never interleave or fork the chain.
 
-Events: ``upload``, ``policy.sign``, ``policy.activate``, ``query``, ``budget.charge``,
-``auth.failure``, ``apikey.create``, ``apikey.revoke``.
+Events: ``upload``, ``upload.rejected``, ``policy.sign``, ``policy.activate``, ``query`` (a
+charged release, or its failure after the charge, with the epsilon and a digest of the result),
+``query.refused`` (refused before any charge: policy, parameters, budget), ``auth.failure``,
+``apikey.create``, ``apikey.revoke``.
 """
 
 from __future__ import annotations
