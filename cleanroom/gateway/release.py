@@ -216,14 +216,32 @@ def _scope_fingerprint(scope: Scope) -> str:
 
 
 def _consent_horizon(ctx: ReleaseContext, scope: Scope, compiled: Any) -> str | None:
-    """When the consent this query reads next changes by the clock (a grant or revocation dated later)."""
-    consent = [q for q in compiled.datasets if scope.datasets[q].is_consent]
+    """When the consent this query reads next changes by the clock (a grant or revocation dated later).
+
+    Memoized per consent version: for fixed consent data the next change after ``now`` stays the
+    same until ``now`` reaches it, so it is recomputed only after an upload or once it has passed.
+    """
+    consent = sorted(q for q in compiled.datasets if scope.datasets[q].is_consent)
     if not consent:
         return None
+    token = ctx.store.data_version_token(consent)
+    with _horizons_guard:
+        known = _horizons.get(token)
+    if known is not None and (known[0] is None or scope.now < known[0]):
+        return None if known[0] is None else known[0].isoformat()
     views = {view_name(q): q for q in consent}
     with ctx.store.reader(views, timeout_s=ctx.query_timeout_s) as con:
         row = con.execute(consent_horizon_sql(scope, consent)).fetchone()
-    return None if row is None or row[0] is None else str(row[0])
+    horizon = None if row is None or row[0] is None else row[0].replace(tzinfo=UTC)
+    with _horizons_guard:
+        if len(_horizons) > 1024:
+            _horizons.clear()
+        _horizons[token] = (horizon,)
+    return None if horizon is None else horizon.isoformat()
+
+
+_horizons: dict[str, tuple[datetime | None]] = {}
+_horizons_guard = threading.Lock()
 
 
 def _lock_for(key: str) -> threading.Lock:

@@ -322,7 +322,7 @@ def serve(config: GatewayConfig) -> Iterator[LiveGateway]:
     The socket is bound here (port 0) and handed to uvicorn: no race between choosing and binding.
     """
     app = create_app(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # with the protocol given, asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
