@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cleanroom.cli._common import console, handle_errors
 from cleanroom.errors import CleanroomError, ConfigError
@@ -117,12 +116,3 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], get: Callable[..., An
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.2)
     raise CleanroomError("config.invalid", "the gateway did not become healthy within 30 s; see gateway.log")
-
-
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", show_lines=False)
-    for c in columns:
-        t.add_column(c, justify="right" if c not in ("stage", "partner", "dataset") else "left")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
-    return t

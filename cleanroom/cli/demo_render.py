@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cleanroom.cli._common import console
-from cleanroom.cli.demo import table
+from cleanroom.cli._results import display_columns, display_rows, num, table
 
 # (who, template, params, epsilon): who is a key of demo.ANALYSTS.
 PLAN: list[tuple[str, str, dict[str, Any], float]] = [
@@ -28,35 +28,17 @@ PLAN: list[tuple[str, str, dict[str, Any], float]] = [
 def show(result: Any, truth: dict[str, Any], template: str, params: dict[str, Any]) -> None:
     """Print the released table as ``value ±half-interval``, with a ``truth`` column where known."""
     columns = list(result.columns)
-    shown = [c for c in columns if not c.endswith("_ci95") and c != "suppressed"]
     lookup = TRUTH.get(template)
     rows = []
-    for row in result.rows:
-        record = dict(zip(columns, row, strict=True))
-        cells = [_cell(record.get(c), record.get(f"{c}_ci95")) for c in shown]
+    for record, cells in display_rows(columns, [list(r) for r in result.rows]):
         if lookup:
             expected = lookup(truth, params, record)
-            cells.append("-" if expected is None else _num(expected))
+            cells.append("-" if expected is None else num(expected))
         rows.append(cells)
     title = f"{template}: epsilon charged {result.epsilon_charged:g}, {result.suppressed_cells} suppressed cells"
-    console.print(table(title, shown + (["truth"] if lookup else []), rows))
+    console.print(table(title, display_columns(columns) + (["truth"] if lookup else []), rows))
     for n in result.noise:
         console.print(f"  {n.part}: {n.mechanism}, scale {n.scale:.3g}, 95% interval ±{n.ci95:.3g}", style="dim", highlight=False)
-
-
-def _cell(value: Any, interval: Any) -> str:
-    """``1234 ±60`` for a value with an interval; ``suppressed`` for a suppressed one (never 0)."""
-    if value is None:
-        return "suppressed" if interval is None else "-"
-    if isinstance(interval, list) and len(interval) == 2 and None not in interval:
-        return f"{_num(value)} ±{_num((interval[1] - interval[0]) / 2)}"
-    return _num(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.0f}"
-    return f"{int(value):,}" if isinstance(value, int | float) else str(value)
 
 
 def _funnel(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:

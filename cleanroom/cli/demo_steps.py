@@ -12,7 +12,8 @@ from rich.progress import Progress
 from cleanroom import crypto
 from cleanroom.audit import AuditLog
 from cleanroom.cli._common import console
-from cleanroom.cli.demo import ANALYSTS, COLLABORATION, table
+from cleanroom.cli._results import table
+from cleanroom.cli.demo import ANALYSTS, COLLABORATION
 from cleanroom.client import Client
 from cleanroom.errors import CleanroomError
 from cleanroom.partners import load_partners

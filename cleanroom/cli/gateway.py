@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from cleanroom.cli._results import display_columns, display_rows, table
+
 from cleanroom.cli._common import JsonOpt, KeysFileOpt, PartnersOpt, PoliciesOpt, StoreOpt, console, emit_json, err_console, handle_errors, paths
 from cleanroom.errors import ConfigError, QueryError
 
@@ -207,18 +209,9 @@ def _json_or_text(raw: str) -> Any:
 
 
 def result_table(result: QueryResult) -> Table:
-    """Dimensions as they are; each value column as ``value ± ci95`` or ``suppressed``."""
-    table = Table(*result.columns, title=f"{result.template} ({result.query_id})")
-    for row in result.rows:
-        table.add_row(*(_cell(result, column, value) for column, value in zip(result.columns, row, strict=True)))
-    return table
-
-
-def _cell(result: QueryResult, column: str, value: Any) -> str:
-    noise = result.noise_for(column)
-    if noise is None:
-        return "" if value is None else str(value)
-    return "[dim]suppressed[/]" if value is None else f"{value} ± {noise.ci95:.1f}"
+    """Dimensions as they are; each value as ``value ±half-interval``, or ``suppressed`` (never 0)."""
+    rows = [cells for _, cells in display_rows(list(result.columns), [list(r) for r in result.rows])]
+    return table(f"{result.template} ({result.query_id})", display_columns(list(result.columns)), rows)
 
 
 def result_footer(result: QueryResult) -> str:
