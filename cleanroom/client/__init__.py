@@ -1,7 +1,7 @@
 """The typed Python client of the cleanroom gateway.
 
     with Client("http://127.0.0.1:8000", api_key) as c:
-        result = c.query("aurora-2026", "funnel", {"by": ["model"]}, epsilon=0.5)
+        result = c.query("aurora-2026", "funnel", {"dimensions": ["model"]}, epsilon=0.5)
 
 Imports only ``cleanroom.errors``, its own models and httpx: never a server module. Failures are
 raised as the ``cleanroom.errors`` exception with the server's stable code.

@@ -29,12 +29,12 @@ class _Model(BaseModel):
 _TEMPLATE_EXAMPLE = {
     "collaboration": "aurora-2026",
     "template": "funnel",
-    "params": {"by": ["model"], "from_month": "2026-01", "to_month": "2026-06"},
+    "params": {"dimensions": ["model"], "include_medians": True},
     "epsilon": 0.5,
 }
 _SQL_EXAMPLE = {
     "collaboration": "aurora-2026",
-    "sql": "SELECT model, COUNT(DISTINCT hid) AS persons FROM sales GROUP BY model",
+    "sql": "SELECT model, COUNT(DISTINCT pid) AS persons FROM northside_dealers__sales GROUP BY model",
     "epsilon": 0.25,
 }
 
@@ -83,11 +83,11 @@ class QueryResponse(_Model):
                 {
                     "query_id": "q_7f3a9c2e01b4",
                     "template": "funnel",
-                    "columns": ["model", "stage", "persons"],
-                    "rows": [["aster", "configurator", 4213], ["aster", "sale", 388], ["dune", "sale", None]],
+                    "columns": ["stage", "model", "persons", "persons_ci95", "suppressed"],
+                    "rows": [["configurator", "aster", 4213, [4177.9, 4248.1], False], ["sale", "dune", None, None, True]],
                     "epsilon_charged": 0.5,
                     "budget_remaining": 4.5,
-                    "noise": [{"part": "persons", "mechanism": "discrete_laplace", "scale": 12.0, "ci95": 35.9}],
+                    "noise": [{"part": "persons", "mechanism": "laplace", "scale": 12.0, "ci95": 35.1}],
                     "suppressed_cells": 1,
                     "cached": False,
                 }
