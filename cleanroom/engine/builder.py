@@ -4,6 +4,8 @@ A template asks the :class:`Builder` for sources; the builder adds the owning pa
 set (once per partner) and the per-person row bound, and records every dataset read and every
 join made, so the compiled query can state exactly what it touched. Templates never write a
 ``FROM <view>`` themselves: that is what guarantees every read is consent-filtered and bounded.
+With ``scope.consent_applied`` the consent filter has already been applied by the store (its
+views hold consented rows only, see docs/explanation/storage.md) and the builder omits it.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ class Builder:
             rows = self._bounded_rows(name, ref, cols, filters)
         else:
             rows = f"SELECT {cols}\nFROM {view}" + ("\nWHERE " + "\n  AND ".join(filters) if filters else "")
-        if self.scope.consent_purposes:
-            rows = f"SELECT *\nFROM (\n{indent(rows)}\n)\nWHERE {self._consent_for(ref)}"
+        consent = self._consent_for(ref) if self.scope.consent_purposes else None
+        if consent is not None:
+            rows = f"SELECT *\nFROM (\n{indent(rows)}\n)\nWHERE {consent}"
         cap = f", at most {self.scope.max_rows_per_person} per person" if bound_rows else ""
         self.add(Cte(name, rows, comment=f"{ref.qualified}: consented rows{cap}"))
         return name
@@ -136,11 +139,17 @@ class Builder:
         )
         return f"(\n{indent(light)}\n)\nUNION ALL\n(\n{indent(capped)}\n)"
 
-    def _consent_for(self, ref: DatasetRef) -> str:
+    def _consent_for(self, ref: DatasetRef) -> str | None:
+        """The consent predicate of ``ref``'s rows, or None when the views already hold consented rows only.
+
+        The consent CTE is built either way: it checks that the owner's consent dataset is in
+        scope (a missing one is an error, never "nobody consented"), and the dataset is recorded as
+        read because the answer depends on it. With ``consent_applied`` the CTE is not emitted.
+        """
         if ref.partner not in self._consent:
             self._consent[ref.partner] = consent_cte(self.scope, ref.partner, needed_by=f"{self.template} over {ref.qualified}")
             self.datasets.add(consent_qualified(ref.partner))
-        return consent_predicate(ref.partner)
+        return None if self.scope.consent_applied else consent_predicate(ref.partner)
 
     def join(self, a: str, b: str, why: str) -> None:
         self.scope.require_join(a, b, f"{self.template}: {why}")
@@ -151,7 +160,7 @@ class Builder:
         self._ctes.append(cte)
 
     def compiled(self, params: Params, dimensions: list[str], specs: list[PartSpec], meta: dict[str, Any]) -> CompiledQuery:
-        consent = [self._consent[p] for p in sorted(self._consent)]
+        consent = [] if self.scope.consent_applied else [self._consent[p] for p in sorted(self._consent)]
         return CompiledQuery(
             template=self.template,
             params=params.model_dump(mode="json"),

@@ -11,10 +11,13 @@ only to the brand contributes nothing from a dealer's data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from cleanroom.engine._sql import Cte, ident, lit, lit_list, ts_lit
 from cleanroom.engine.scope import Scope
 from cleanroom.engine.views import PERSON
-from cleanroom.errors import PolicyError
+from cleanroom.errors import InternalError, PolicyError
 
 CONSENT_DATASET = "consent"
 PURPOSE, GRANTED, REVOKED = "purpose", "granted_at", "revoked_at"
@@ -43,26 +46,49 @@ def consent_cte(scope: Scope, partner: str, needed_by: str) -> Cte:
         )
     ref = scope.datasets[qualified]
     purposes = sorted(set(scope.consent_purposes))
-    now = ts_lit(scope.now)
-    bits = " ".join(f"WHEN {lit(p)} THEN {1 << i}" for i, p in enumerate(purposes))
-    body = (
-        f"SELECT {PERSON}\n"
-        f"FROM {ident(ref.view)}\n"
-        f"WHERE {PURPOSE} IN {lit_list(purposes)}\n"
-        f"  AND {GRANTED} <= {now}\n"
-        f"  AND ({REVOKED} IS NULL OR {REVOKED} > {now})\n"
-        f"GROUP BY {PERSON}\n"
-        f"HAVING bit_or(CASE {PURPOSE} {bits} END) = {(1 << len(purposes)) - 1}"
-    )
+    body = active_persons_sql(ident(ref.view), purposes, scope.now)
     comment = f"{partner}: persons with an active grant for each of {', '.join(purposes)}"
     return Cte(consent_cte_name(partner), body, comment=comment, materialized=True)
 
 
+def active_persons_sql(relation: str, purposes: Iterable[str], now: datetime) -> str:
+    """The person set of one consent relation: an active grant at ``now`` for every one of ``purposes``.
+
+    One text for both users of it, so they cannot drift apart: the engine's per-query consent CTE
+    (over a view) and the store's consented-rows tables (over a version table, see
+    docs/explanation/storage.md). ``relation`` is an identifier the caller generated or validated.
+    """
+    wanted = sorted(set(purposes))
+    if not wanted:
+        raise InternalError("internal.invariant", "a consent set needs at least one purpose")
+    at = ts_lit(now)
+    bits = " ".join(f"WHEN {lit(p)} THEN {1 << i}" for i, p in enumerate(wanted))
+    return (
+        f"SELECT {PERSON}\n"
+        f"FROM {relation}\n"
+        f"WHERE {PURPOSE} IN {lit_list(wanted)}\n"
+        f"  AND {GRANTED} <= {at}\n"
+        f"  AND ({REVOKED} IS NULL OR {REVOKED} > {at})\n"
+        f"GROUP BY {PERSON}\n"
+        f"HAVING bit_or(CASE {PURPOSE} {bits} END) = {(1 << len(wanted)) - 1}"
+    )
+
+
+def next_change_sql(relations: Iterable[str], now: datetime) -> str:
+    """SQL for the first grant or revocation after ``now`` in these consent relations (NULL: none).
+
+    Until that moment :func:`active_persons_sql` gives the same persons for any later ``now``, so
+    it bounds how long a consent-dependent answer (a cached result, a consented-rows table) is valid.
+    """
+    at = ts_lit(now)
+    parts = [f"SELECT min({col}) FILTER (WHERE {col} > {at}) AS t FROM {rel}" for rel in relations for col in (GRANTED, REVOKED)]
+    if not parts:
+        raise InternalError("internal.invariant", "a consent horizon needs at least one consent relation")
+    return "SELECT min(t) FROM (\n  " + "\n  UNION ALL ".join(parts) + "\n)"
+
+
 def consent_predicate(partner: str) -> str:
     return f"{PERSON} IN (SELECT {PERSON} FROM {ident(consent_cte_name(partner))})"
-
-
-__all__ = ["CONSENT_DATASET", "consent_cte", "consent_cte_name", "consent_predicate", "consent_qualified"]
 
 
 def consent_horizon_sql(scope: Scope, qualified: list[str]) -> str:
@@ -72,10 +98,10 @@ def consent_horizon_sql(scope: Scope, qualified: list[str]) -> str:
     result is only valid until then: the release path puts this moment into the cache key, and an
     identical query after it is computed afresh (and charged) instead of replaying stale consent.
     """
-    now = ts_lit(scope.now)
-    parts = [
-        f"SELECT min({col}) FILTER (WHERE {col} > {now}) AS t FROM {ident(scope.datasets[q].view)}"
-        for q in sorted(qualified)
-        for col in (GRANTED, REVOKED)
-    ]
-    return "SELECT min(t) FROM (\n  " + "\n  UNION ALL ".join(parts) + "\n)"
+    return next_change_sql([ident(scope.datasets[q].view) for q in sorted(qualified)], scope.now)
+
+
+__all__ = [
+    "CONSENT_DATASET", "active_persons_sql", "consent_cte", "consent_cte_name", "consent_horizon_sql", "consent_predicate",
+    "consent_qualified", "next_change_sql",
+]

@@ -67,6 +67,11 @@ class Scope(BaseModel):
 
     datasets: dict[str, DatasetRef]
     consent_purposes: list[str]
+    # True: the views of non-consent datasets already hold only the rows of persons with an active
+    # consent for ``consent_purposes`` at ``now`` (the store's consented-rows tables), so the engine
+    # writes no consent semi-join. It still checks and records each owner's consent dataset: the
+    # answer depends on it (data-version token, consent horizon, audit) as much as when it joins.
+    consent_applied: bool = False
     domains: dict[str, list[str]]
     measure_bounds: dict[str, tuple[int, int]] = Field(default_factory=dict)
     max_groups_per_person: int = Field(ge=1)

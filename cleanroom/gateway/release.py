@@ -8,7 +8,7 @@ order, so that no path can skip a step:
     -> effective rules (strictest of policy and data owners: threshold, epsilon cap, dimensions)
     -> cache lookup (identical query on identical data: same noisy answer, no new charge)
     -> charge the budget (committed BEFORE any data is read; never refunded)
-    -> execute (exact aggregates stay in this process)
+    -> execute over consented rows (the store's consented tables; exact aggregates stay here)
     -> noise (OpenDP) and suppression on noisy counts
     -> store + audit -> respond
 
@@ -28,7 +28,7 @@ from cleanroom import dp
 from cleanroom.audit import AuditLog
 from cleanroom.budget import Epsilon, Ledger
 from cleanroom.crypto import canonical_json, sha256_hex
-from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name, views_for
+from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name
 from cleanroom.engine.consent import consent_horizon_sql
 from cleanroom.errors import AuthError, CleanroomError, PolicyError
 from cleanroom.gateway.auth import Principal
@@ -36,7 +36,7 @@ from cleanroom.gateway.models import NoiseInfo, QueryRequest, QueryResponse
 from cleanroom.partners import Partner
 from cleanroom.policy import content_hash, effective_rules
 from cleanroom.policy.model import Policy, TemplateRule
-from cleanroom.store import Store
+from cleanroom.store import Store, ViewSource
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
         rule = _authorize(policy, principal, template)
         epsilon = Epsilon.parse(request.epsilon)
         now = datetime.now(UTC)
-        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now)
+        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True)
         compiled = compile_query(template, params, scope)
         rules = effective_rules(policy, ctx.partners, compiled.datasets)
         _check_effective(rules, compiled.dimensions, epsilon, template)
@@ -102,7 +102,7 @@ def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Sco
         purpose="report" if principal.role == "report" else "query", query_id=query_id, actor=principal.actor,
     )
     try:
-        with ctx.store.reader(views_for(scope), timeout_s=ctx.query_timeout_s) as con:
+        with ctx.store.reader(_consented_views(scope, compiled), timeout_s=ctx.query_timeout_s, consent_at=scope.now) as con:
             exact = execute(compiled, con)
         noisy = dp.release(exact, epsilon.fraction, threshold=threshold, mechanism=policy.privacy.mechanism, delta=policy.privacy.delta)
     except CleanroomError as exc:
@@ -147,8 +147,13 @@ def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateR
     return rule
 
 
-def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str, rule: TemplateRule, now: datetime) -> Scope:
-    """Translate the active policy into the engine's entitlements for one caller and template."""
+def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str, rule: TemplateRule, now: datetime, *,
+                consent_applied: bool = False) -> Scope:
+    """Translate the active policy into the engine's entitlements for one caller and template.
+
+    ``consent_applied=True`` (what :func:`release_query` uses) promises the engine that its views
+    will hold consented rows only, which :func:`_consented_views` then has the store provide.
+    """
     refs: dict[str, DatasetRef] = {}
     for qualified in policy.datasets:
         owner, name = qualified.split(".", 1)
@@ -165,7 +170,27 @@ def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str,
         approved_joins=policy.joins_for(partner_role),
         filterable_columns=frozenset(c for c in policy.filterable if c in rule.dimensions),
         now=now,
+        consent_applied=consent_applied,
     )
+
+
+def _consented_views(scope: Scope, compiled: Any) -> dict[str, ViewSource]:
+    """The views the statement reads: each non-consent dataset as its consented rows at ``scope.now``.
+
+    Only the datasets the compiled statement names (least privilege; a consent dataset is not
+    read by a ``consent_applied`` statement, its consent is already in the rows). The store keeps
+    one consented table per (dataset version, consent version, purposes, consent horizon), so a
+    new upload or a grant/revocation whose time has come gives the next query fresh rows.
+    """
+    purposes = tuple(sorted(set(scope.consent_purposes))) if scope.consent_applied else ()
+    views: dict[str, ViewSource] = {}
+    for qualified in compiled.datasets:
+        ref = scope.datasets[qualified]
+        if not purposes:
+            views[ref.view] = qualified
+        elif not ref.is_consent:
+            views[ref.view] = (qualified, purposes)
+    return views
 
 
 def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, template: str) -> None:

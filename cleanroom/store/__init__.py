@@ -2,11 +2,11 @@
 
 The only module that opens the database. Ingest publishes validated uploads through
 :meth:`Store.publish` (one atomic swap); the engine reads through :meth:`Store.reader` (a cursor
-holding only entitled TEMP VIEWs). See docs/explanation/storage.md.
+holding only entitled TEMP VIEWs, optionally over consented rows only). See docs/explanation/storage.md.
 """
 
 from __future__ import annotations
 
-from cleanroom.store._store import DB_FILE, DatasetVersion, Published, Rekey, Store, VersionMeta
+from cleanroom.store._store import DB_FILE, DatasetVersion, Published, Rekey, Store, VersionMeta, ViewSource
 
-__all__ = ["DB_FILE", "DatasetVersion", "Published", "Rekey", "Store", "VersionMeta"]
+__all__ = ["DB_FILE", "DatasetVersion", "Published", "Rekey", "Store", "VersionMeta", "ViewSource"]

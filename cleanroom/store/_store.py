@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from cleanroom.errors import ConfigError, InternalError, QueryError, UploadError
 from cleanroom.settings import GatewaySecrets
 from cleanroom.store import _layout as layout
 from cleanroom.store._connect import attach, harden
+from cleanroom.store._consented import ConsentedTables, Source
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ KEYED = "keyed_hids"
 
 # Re-keys an array of distinct partner hids (the pepper step, owned by ingest) in order.
 Rekey = Callable[[pa.Array], pa.Array]
+
+# What a reader's view shows: a qualified dataset's active version, or ``(qualified, purposes)``:
+# only the rows of persons with an active consent for every one of ``purposes`` in the same
+# partner's ``consent`` dataset (a consented-rows table, see _consented.py).
+ViewSource = str | tuple[str, Sequence[str]]
 
 # Process-wide: two threads never write at once, whichever Store object they hold.
 _WRITE_LOCK = threading.Lock()
@@ -93,6 +99,7 @@ class Store:
         # it, and the raw pepper bytes are never an attribute anyone could log.
         self.pepper_keyer = pepper_keyer
         self._cursor_lock = threading.Lock()
+        self._consented = ConsentedTables()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -176,32 +183,71 @@ class Store:
     # --- readers -------------------------------------------------------------------------------
 
     @contextmanager
-    def reader(self, views: dict[str, str], *, timeout_s: float = 30) -> Iterator[duckdb.DuckDBPyConnection]:
+    def reader(self, views: Mapping[str, ViewSource], *, timeout_s: float = 30,
+               consent_at: datetime | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A fresh cursor whose only created objects are TEMP VIEWs ``view -> active dataset``.
 
+        A view given as ``(qualified, purposes)`` shows only the rows of persons with an active
+        consent at ``consent_at`` for every purpose, read from a consented-rows table built once per
+        (dataset version, consent version, purposes, consent horizon) and shared by readers; that
+        is what lets the engine skip its per-query consent semi-join (``Scope.consent_applied``).
         A watchdog interrupts it after ``timeout_s`` (``query.timeout``). Any DuckDB error is
         logged here and re-raised as ``query.failed`` without the database's text, which could
         quote data. Private columns are not in the views.
         """
         cur = self._cursor()
+        held: list[str] = []
         try:
             with _Watchdog(cur, timeout_s) as dog:
                 try:
-                    self._create_views(cur, views)
+                    self._create_views(cur, views, consent_at, held)
                     yield cur
                 except duckdb.Error as exc:
                     raise _reader_error(exc, dog.fired, timeout_s) from None
         finally:
             cur.close()
+            if held:
+                self._release_consented(held)
 
-    def _create_views(self, cur: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+    def _create_views(self, cur: duckdb.DuckDBPyConnection, views: Mapping[str, ViewSource], consent_at: datetime | None,
+                      held: list[str]) -> None:
+        """One TEMP VIEW per entry; names of the consented tables used are appended to ``held``."""
         active = self._active_rows()
-        for view, qualified in views.items():
+        sources = _sources(active)
+        for view, source in views.items():
+            qualified, purposes = (source, ()) if isinstance(source, str) else (source[0], tuple(source[1]))
             if qualified not in active:
                 raise QueryError("query.dataset_missing", f"dataset {qualified!r} has not been uploaded yet", dataset=qualified)
-            version, visible = active[qualified]
-            cols = ", ".join(layout.quote(c) for c in visible)
-            cur.execute(f"CREATE TEMP VIEW {layout.quote(view)} AS SELECT {cols} FROM store.main.{layout.quote(version.table)}")
+            table = f"store.main.{layout.quote(active[qualified][0].table)}"
+            if purposes:
+                if consent_at is None:
+                    raise InternalError("internal.invariant", f"view {view!r} needs consented rows but the reader got no consent_at")
+                held.append(self._consented.acquire(cur, sources, qualified, purposes, consent_at))
+                table = f"memory.main.{layout.quote(held[-1])}"
+            cols = ", ".join(layout.quote(c) for c in active[qualified][1])
+            cur.execute(f"CREATE TEMP VIEW {layout.quote(view)} AS SELECT {cols} FROM {table}")
+
+    def consented_tables(self) -> list[str]:
+        """Names of the consented-rows tables that exist now (never their rows): for tests and operators."""
+        return self._consented.names()
+
+    def _release_consented(self, held: list[str]) -> None:
+        """A reader closed: on a cursor of its own (the reader's may be mid-transaction), drop what it alone kept alive."""
+        cur = self._cursor()
+        try:
+            self._consented.release(cur, held)
+        finally:
+            cur.close()
+
+    def _sweep_consented(self) -> None:
+        """Drop consented tables a publish just superseded, unless a reader still reads them."""
+        active = self._active_rows()
+        sources = _sources(active)
+        cur = self._cursor()
+        try:
+            self._consented.sweep(cur, sources, datetime.now(UTC))
+        finally:
+            cur.close()
 
     # --- writer --------------------------------------------------------------------------------
 
@@ -229,6 +275,7 @@ class Store:
         persons, create and fill the version table, flip the catalog's active version, record
         the nonce, drop the superseded table. Any failure (a NOT NULL violation, an interrupt)
         rolls all of it back: the previous version stays active and no person id is assigned.
+        After the commit, consented-rows tables built from the superseded version are dropped.
         """
         with self.writer() as cur:
             reason = _seen(cur, meta.nonce, meta.sha256)
@@ -238,13 +285,19 @@ class Store:
             try:
                 distinct = cur.execute(f"SELECT DISTINCT hid FROM {INCOMING}").to_arrow_table().column(0).combine_chunks()
                 cur.register(KEYED, pa.table({"raw": distinct, "hid": rekey(distinct)}))
-                return _publish(cur, data.schema, data.num_rows, meta)
+                published = _publish(cur, data.schema, data.num_rows, meta)
             finally:
                 cur.unregister(INCOMING)
                 cur.unregister(KEYED)
+        self._sweep_consented()
+        return published
 
 
 # --- helpers (module level: small, separately readable steps) -------------------------------------
+
+
+def _sources(active: dict[str, tuple[DatasetVersion, list[str]]]) -> dict[str, Source]:
+    return {q: Source(table=v.table, sha256=v.sha256, visible=tuple(cols)) for q, (v, cols) in active.items()}
 
 
 def _make_private_dir(path: Path) -> None:
