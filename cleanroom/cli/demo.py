@@ -21,12 +21,11 @@ from typing import Annotated, Any
 
 import typer
 
+from cleanroom.cli import demo_steps as steps
 from cleanroom.cli._common import console, handle_errors
 from cleanroom.errors import CleanroomError, ConfigError
 
 MARKER = ".cleanroom-demo"
-COLLABORATION = "aurora-2026"
-ANALYSTS = {"dealer": "northside-dealers", "brand": "aurora-motors"}
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +42,6 @@ def demo(
     """Run the whole clean-room story end to end and print what each party sees."""
     started = time.perf_counter()
     w = _fresh_workdir(workdir, repo)
-    from cleanroom.cli import demo_steps as steps
-
     truth = steps.partner_side(w, customers, seed, _step)
     steps.upload_all(w, _step)
     steps.sign_and_activate(w, _step)

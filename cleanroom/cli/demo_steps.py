@@ -11,14 +11,17 @@ from rich.progress import Progress
 
 from cleanroom import crypto
 from cleanroom.audit import AuditLog
+from cleanroom.cli import demo_render as render
 from cleanroom.cli._common import console
 from cleanroom.cli._results import table
-from cleanroom.cli.demo import ANALYSTS, COLLABORATION
 from cleanroom.client import Client
 from cleanroom.errors import CleanroomError
 from cleanroom.partners import load_partners
 
 Step = Callable[[str], None]
+
+COLLABORATION = "aurora-2026"
+ANALYSTS = {"dealer": "northside-dealers", "brand": "aurora-motors"}
 
 
 # --- partners ------------------------------------------------------------------------------------
@@ -132,8 +135,6 @@ def api_keys(w: Path, step: Step) -> dict[str, str]:
 
 
 def analyst_queries(url: str, keys: dict[str, str], truth: dict[str, Any], step: Step) -> None:
-    from cleanroom.cli import demo_render as render
-
     for who, template, params, eps in render.PLAN:
         step(f"{who} analyst ({ANALYSTS[who]}): {template} {json.dumps(params) if params else ''} at epsilon {eps}")
         with Client(url, keys[who]) as client:
@@ -146,8 +147,6 @@ def analyst_queries(url: str, keys: dict[str, str], truth: dict[str, Any], step:
 
 
 def closing(url: str, keys: dict[str, str], w: Path, step: Step) -> None:
-    from cleanroom.cli import demo_render as render
-
     step("Repeat a query: same numbers, no new charge (averaging attacks gain nothing)")
     who, template, params, eps = render.PLAN[0]
     with Client(url, keys[who]) as client:
