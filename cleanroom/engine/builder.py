@@ -106,12 +106,13 @@ class Builder:
         then every other column), so which rows survive is deterministic. Ranking every row is
         the costly part (a sort of the whole dataset), so only persons above the bound are
         ranked; everyone else's rows pass unchanged, which gives the same rows several times faster.
-        Consent is a per-person filter and commutes with the per-person bound.
+        Consent is a per-person filter and commutes with the per-person bound. The bound is left
+        out where it cannot remove a row (:meth:`bound_is_identity`).
         """
         self.datasets.add(ref.qualified)
         view, cols = ident(ref.view), ", ".join(select)
         filters = list(where or [])
-        if bound_rows:
+        if bound_rows and not self.bound_is_identity(ref):
             rows = self._bounded_rows(name, ref, cols, filters)
         else:
             rows = f"SELECT {cols}\nFROM {view}" + ("\nWHERE " + "\n  AND ".join(filters) if filters else "")
@@ -121,6 +122,21 @@ class Builder:
         cap = f", at most {self.scope.max_rows_per_person} per person" if bound_rows else ""
         self.add(Cte(name, rows, comment=f"{ref.qualified}: consented rows{cap}"))
         return name
+
+    def bound_is_identity(self, ref: DatasetRef) -> bool:
+        """True when no person in the stored version has more rows than the bound keeps.
+
+        The bound keeps at most k rows per person; when the store recorded at publish time that
+        no person in this version has more than k rows, applying it is the identity, so the
+        released function f(bounded(D)) is unchanged and skipping it only saves time. Filters and
+        consent select subsets of the version's rows (the consented views too), so the recorded
+        maximum bounds them as well. The decision uses a fact recorded at ingest, never a count
+        made at query time, and it changes only timing, which the gateway does not expose
+        precisely. The bounds declared to dp (the sensitivity) still come from the policy's k.
+        Unknown (None) keeps the bound.
+        """
+        most = ref.max_rows_per_person
+        return most is not None and most <= self.scope.max_rows_per_person
 
     def _bounded_rows(self, name: str, ref: DatasetRef, cols: str, filters: list[str]) -> str:
         view, cap = ident(ref.view), self.scope.max_rows_per_person

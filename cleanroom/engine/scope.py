@@ -25,6 +25,8 @@ class DatasetRef(BaseModel):
 
     ``columns`` keeps the partner file's declared order (it is the deterministic tie-break order
     of the per-person row bound). The join key may be listed or not: views expose it as ``pid``.
+    ``max_rows_per_person`` is the most rows any one person has in the stored version the view
+    shows, as the store recorded it at publish time; None (unknown) keeps the row bound.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +36,7 @@ class DatasetRef(BaseModel):
     dataset: str
     view: str
     columns: dict[str, Tag]
+    max_rows_per_person: int | None = Field(default=None, ge=0)
 
     @property
     def qualified(self) -> str:

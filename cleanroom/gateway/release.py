@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,13 +31,13 @@ from cleanroom.budget import Epsilon, Ledger
 from cleanroom.crypto import canonical_json, sha256_hex
 from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name
 from cleanroom.engine.consent import consent_horizon_sql
-from cleanroom.errors import AuthError, CleanroomError, PolicyError
+from cleanroom.errors import AuthError, CleanroomError, PolicyError, QueryError
 from cleanroom.gateway.auth import Principal
 from cleanroom.gateway.models import NoiseInfo, QueryRequest, QueryResponse
 from cleanroom.partners import Partner
 from cleanroom.policy import content_hash, effective_rules
 from cleanroom.policy.model import Policy, TemplateRule
-from cleanroom.store import Store, ViewSource
+from cleanroom.store import DatasetVersion, Store, ViewSource
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
         rule = _authorize(policy, principal, template)
         epsilon = Epsilon.parse(request.epsilon)
         now = datetime.now(UTC)
-        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True)
+        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True,
+                            stored=ctx.store.active_versions())
         compiled = compile_query(template, params, scope)
         rules = effective_rules(policy, ctx.partners, compiled.datasets)
         _check_effective(rules, compiled.dimensions, epsilon, template)
@@ -103,6 +105,7 @@ def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Sco
     )
     try:
         with ctx.store.reader(_consented_views(scope, compiled), timeout_s=ctx.query_timeout_s, consent_at=scope.now) as con:
+            _check_bound_still_identity(ctx, scope, compiled)
             exact = execute(compiled, con)
         noisy = dp.release(exact, epsilon.fraction, threshold=threshold, mechanism=policy.privacy.mechanism, delta=policy.privacy.delta)
     except CleanroomError as exc:
@@ -148,18 +151,23 @@ def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateR
 
 
 def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str, rule: TemplateRule, now: datetime, *,
-                consent_applied: bool = False) -> Scope:
+                consent_applied: bool = False, stored: Mapping[str, DatasetVersion] | None = None) -> Scope:
     """Translate the active policy into the engine's entitlements for one caller and template.
 
     ``consent_applied=True`` (what :func:`release_query` uses) promises the engine that its views
     will hold consented rows only, which :func:`_consented_views` then has the store provide.
+    ``stored`` (the store's active versions) gives each dataset the most rows one person has in
+    it, recorded at publish time, so the engine can leave out a row bound that cannot bind;
+    without it every bound stays (same answers, only slower).
     """
     refs: dict[str, DatasetRef] = {}
     for qualified in policy.datasets:
         owner, name = qualified.split(".", 1)
         partner = partners[owner]
         columns = {c: col.tag for c, col in partner.dataset(name).columns.items() if col.tag not in ("private", "join_key")}
-        refs[qualified] = DatasetRef(partner=owner, partner_role=partner.role, dataset=name, view=view_name(qualified), columns=columns)
+        most = stored[qualified].max_rows_per_person if stored and qualified in stored else None
+        refs[qualified] = DatasetRef(partner=owner, partner_role=partner.role, dataset=name, view=view_name(qualified), columns=columns,
+                                     max_rows_per_person=most)
     return Scope(
         datasets=refs,
         consent_purposes=list(rule.consent),
@@ -191,6 +199,24 @@ def _consented_views(scope: Scope, compiled: Any) -> dict[str, ViewSource]:
         elif not ref.is_consent:
             views[ref.view] = (qualified, purposes)
     return views
+
+
+def _check_bound_still_identity(ctx: ReleaseContext, scope: Scope, compiled: Any) -> None:
+    """Refuse to run a statement compiled without a row bound if the data changed since compile time.
+
+    The views were created from the active versions when the reader opened; an upload between
+    :func:`build_scope` and then could have brought a person above the bound. Checked after the
+    views exist: a later upload drops the table the views read, so the statement fails instead.
+    """
+    active = ctx.store.active_versions()
+    for qualified in compiled.datasets:
+        ref = scope.datasets[qualified]
+        if ref.max_rows_per_person is None or ref.max_rows_per_person > scope.max_rows_per_person:
+            continue
+        now_most = active[qualified].max_rows_per_person if qualified in active else None
+        if now_most is None or now_most > scope.max_rows_per_person:
+            log.warning("%s was re-uploaded while a query over it was being prepared; refusing the stale statement", qualified)
+            raise QueryError("query.failed", "a dataset changed while the query was being prepared; send it again")
 
 
 def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, template: str) -> None:

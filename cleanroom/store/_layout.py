@@ -6,7 +6,8 @@ Everything lives in the attached catalog ``store`` (schema ``main``):
   so two stores that both hold "version 1" never share a cache entry);
 - ``persons(hid, pid)``: peppered hid -> dense person id; the only place a hid is kept (the
   partner's own hid never reaches the disk, only its HMAC under the pepper);
-- ``catalog``: one row per dataset version, exactly one ``active`` per partner dataset;
+- ``catalog``: one row per dataset version, exactly one ``active`` per partner dataset, with its
+  row and person counts and the most rows any one person has in it (``max_rows_per_person``);
 - ``nonces``: every manifest nonce ever accepted (replay protection survives version drops);
 - ``ds_<partner>__<dataset>__v<n>``: one table per version, ``pid`` in place of ``hid``.
 """
@@ -35,6 +36,9 @@ DDL = (
         uploaded_by VARCHAR NOT NULL, visible_columns VARCHAR[] NOT NULL, active BOOLEAN NOT NULL,
         PRIMARY KEY (partner, dataset, version))""",
     "CREATE TABLE IF NOT EXISTS store.main.nonces (nonce VARCHAR PRIMARY KEY, partner VARCHAR NOT NULL, used_at TIMESTAMP NOT NULL)",
+    # The most rows any one person has in the version, recorded when it is published (NULL in
+    # stores written before it existed: unknown, so the engine keeps its per-person row bound).
+    "ALTER TABLE store.main.catalog ADD COLUMN IF NOT EXISTS max_rows_per_person BIGINT",
 )
 
 # Arrow type of a declared column -> DuckDB column type of a version table.
@@ -46,7 +50,12 @@ DUCKDB_TYPES: dict[pa.DataType, str] = {
     pa.timestamp("us"): "TIMESTAMP",
 }
 
-ACTIVE_COLUMNS = "partner, dataset, version, table_name, rows, uploaded_at, sha256, visible_columns"
+ACTIVE_COLUMNS = "partner, dataset, version, table_name, rows, uploaded_at, sha256, max_rows_per_person, visible_columns"
+# Named, not positional: the migration above appends ``max_rows_per_person`` after ``active``.
+CATALOG_INSERT = (
+    "INSERT INTO store.main.catalog (partner, dataset, version, table_name, rows, persons, max_rows_per_person, sha256, nonce, "
+    "uploaded_at, uploaded_by, visible_columns, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)"
+)
 
 
 def quote(name: str) -> str:

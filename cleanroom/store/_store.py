@@ -62,6 +62,9 @@ class DatasetVersion(BaseModel):
     rows: int
     uploaded_at: datetime
     sha256: str
+    # The most rows any one person has in this version, counted when it was published; None for
+    # versions published before the store recorded it (unknown: the engine keeps its row bound).
+    max_rows_per_person: int | None = Field(default=None, ge=0)
 
     @property
     def qualified_name(self) -> str:
@@ -148,8 +151,9 @@ class Store:
         finally:
             cur.close()
         out: dict[str, tuple[DatasetVersion, list[str]]] = {}
-        for partner, dataset, version, table, n, at, sha, visible in rows:
-            dv = DatasetVersion(partner=partner, dataset=dataset, version=version, table=table, rows=n, uploaded_at=at.replace(tzinfo=UTC), sha256=sha)
+        for partner, dataset, version, table, n, at, sha, most, visible in rows:
+            dv = DatasetVersion(partner=partner, dataset=dataset, version=version, table=table, rows=n, uploaded_at=at.replace(tzinfo=UTC),
+                                sha256=sha, max_rows_per_person=most)
             out[dv.qualified_name] = (dv, list(visible))
         return out
 
@@ -343,11 +347,25 @@ def _publish(cur: duckdb.DuckDBPyConnection, schema: pa.Schema, rows: int, meta:
     inserted = _scalar(cur.execute(layout.insert_version_sql(table, schema, INCOMING, KEYED)))
     if inserted != rows:
         raise InternalError("internal.invariant", f"{table}: the person-id join gave {inserted} rows for {rows} uploaded: the dictionary is broken")
-    persons = _scalar(cur.execute(f"SELECT count(DISTINCT pid) FROM store.main.{layout.quote(table)}"))
+    persons, most = _person_counts(cur, table)
     uploaded_at = datetime.now(UTC)
-    _swap(cur, meta, version, table, [inserted, persons], uploaded_at, _visible(schema, meta))
-    dv = DatasetVersion(partner=meta.partner, dataset=meta.dataset, version=version, table=table, rows=inserted, uploaded_at=uploaded_at, sha256=meta.sha256)
+    _swap(cur, meta, version, table, [inserted, persons, most], uploaded_at, _visible(schema, meta))
+    dv = DatasetVersion(partner=meta.partner, dataset=meta.dataset, version=version, table=table, rows=inserted, uploaded_at=uploaded_at,
+                        sha256=meta.sha256, max_rows_per_person=most)
     return Published(version=dv, new_persons=new_persons)
+
+
+def _person_counts(cur: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """Distinct persons and the most rows any one of them has, in one GROUP BY over the new version.
+
+    Counted inside the publishing transaction over exactly the rows being published, so the
+    recorded maximum is a fact of the stored version, never an estimate. The engine uses it to
+    skip a per-person row bound that could not remove a row (see ``Builder.source``).
+    """
+    row = cur.execute(
+        f"SELECT count(*), coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM store.main.{layout.quote(table)} GROUP BY pid)"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _visible(schema: pa.Schema, meta: VersionMeta) -> list[str]:
@@ -360,10 +378,7 @@ def _swap(cur: duckdb.DuckDBPyConnection, meta: VersionMeta, version: int, table
     old = [r[0] for r in cur.execute("SELECT table_name FROM store.main.catalog WHERE partner = ? AND dataset = ? AND active", key).fetchall()]
     cur.execute("UPDATE store.main.catalog SET active = false WHERE partner = ? AND dataset = ? AND active", key)
     naive = at.replace(tzinfo=None)
-    cur.execute(
-        "INSERT INTO store.main.catalog VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
-        [*key, version, table, *counts, meta.sha256, meta.nonce, naive, meta.uploaded_by, visible],
-    )
+    cur.execute(layout.CATALOG_INSERT, [*key, version, table, *counts, meta.sha256, meta.nonce, naive, meta.uploaded_by, visible])
     cur.execute("INSERT INTO store.main.nonces VALUES (?, ?, ?)", [meta.nonce, meta.partner, naive])
     for name in old:
         cur.execute(f"DROP TABLE IF EXISTS store.main.{layout.quote(name)}")
