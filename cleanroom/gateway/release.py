@@ -29,7 +29,7 @@ from cleanroom import dp
 from cleanroom.audit import AuditLog
 from cleanroom.budget import Epsilon, Ledger
 from cleanroom.crypto import canonical_json, sha256_hex
-from cleanroom.engine import DatasetRef, Scope, compile_query, execute, present, view_name
+from cleanroom.engine import CompiledQuery, DatasetRef, Scope, compile_query, execute, present, view_name
 from cleanroom.engine.consent import consent_horizon_sql
 from cleanroom.errors import AuthError, CleanroomError, PolicyError, QueryError
 from cleanroom.gateway.auth import Principal
@@ -63,67 +63,89 @@ _KEY_LOCKS = tuple(threading.Lock() for _ in range(64))
 def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest) -> QueryResponse:
     """Authorize, compile, charge, execute, noise, audit and respond (see the module docstring).
 
-    A request refused before it is charged (policy, parameters, budget) is audited as
-    ``query.refused`` so compliance officers also see what was attempted.
+    Everything before the charge may refuse (policy, parameters, budget): such a refusal costs
+    nothing and is audited as ``query.refused``. After the charge, a failure is audited as that
+    query's outcome (its epsilon is spent).
     """
     template = request.template or "sql"
     params = {"sql": request.sql} if request.sql is not None else dict(request.params)
     try:
-        rule = _authorize(policy, principal, template)
-        epsilon = Epsilon.parse(request.epsilon)
-        now = datetime.now(UTC)
-        scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True,
-                            stored=ctx.store.active_versions())
-        compiled = compile_query(template, params, scope)
-        rules = effective_rules(policy, ctx.partners, compiled.datasets)
-        _check_effective(rules, compiled.dimensions, epsilon, template)
-        key = _cache_key(ctx, policy, scope, compiled, epsilon, rules.min_threshold, _consent_horizon(ctx, scope, compiled))
-        with _lock_for(key):
-            hit = ctx.ledger.cached(key)
-            if hit is not None:
-                return _from_cache(ctx, policy, principal, compiled, epsilon, key, hit)
-            return _fresh(ctx, policy, principal, scope, compiled, epsilon, rules.min_threshold, key, now)
+        plan = _plan(ctx, policy, principal, template, params, request.epsilon)
     except CleanroomError as exc:
-        if getattr(exc, "already_audited", False):
-            raise
-        ctx.audit.append("query.refused", principal.actor, {
-            "collaboration": policy.collaboration, "partner": principal.partner, "template": template,
-            "params": params, "epsilon": str(request.epsilon), "code": exc.code,
-        })
+        _audit_refused(ctx, policy, principal, request, params, exc)
         raise
+    with _lock_for(plan.key):  # held until the result is stored: identical racing requests charge once
+        hit = ctx.ledger.cached(plan.key)
+        if hit is not None:
+            return _from_cache(ctx, policy, principal, plan, hit)
+        query_id = "q_" + secrets.token_hex(8)
+        try:
+            charge = ctx.ledger.charge(collaboration=policy.collaboration, partner=principal.partner,
+                                       month=plan.now.strftime("%Y-%m"), epsilon=plan.epsilon, **budget_limits(policy),
+                                       purpose=_purpose(principal), query_id=query_id, actor=principal.actor)
+        except CleanroomError as exc:
+            _audit_refused(ctx, policy, principal, request, params, exc)
+            raise
+        return _run_charged(ctx, policy, principal, plan, query_id, charge)
 
 
-def _fresh(ctx: ReleaseContext, policy: Policy, principal: Principal, scope: Scope, compiled: Any, epsilon: Epsilon,
-           threshold: int, key: str, now: datetime) -> QueryResponse:
-    query_id = "q_" + secrets.token_hex(8)
-    charge = ctx.ledger.charge(
-        collaboration=policy.collaboration, partner=principal.partner, month=now.strftime("%Y-%m"), epsilon=epsilon,
-        partner_budget=Epsilon.parse(policy.privacy.monthly_budget_per_partner),
-        collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap),
-        report_reserve=Epsilon.parse(policy.privacy.report_reservation),
-        purpose="report" if principal.role == "report" else "query", query_id=query_id, actor=principal.actor,
-    )
+def _audit_refused(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest, params: dict[str, Any],
+                   exc: CleanroomError) -> None:
+    ctx.audit.append("query.refused", principal.actor, {
+        "collaboration": policy.collaboration, "partner": principal.partner, "template": request.template or "sql",
+        "params": params, "epsilon": str(request.epsilon), "code": exc.code,
+    })
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A request that passed every check and may be charged: what it reads and its cache key."""
+
+    scope: Scope
+    compiled: CompiledQuery
+    epsilon: Epsilon
+    threshold: int
+    key: str
+    now: datetime
+
+
+def _plan(ctx: ReleaseContext, policy: Policy, principal: Principal, template: str, params: dict[str, Any],
+          epsilon_value: float) -> _Plan:
+    rule = _authorize(policy, principal, template)
+    epsilon = Epsilon.parse(epsilon_value)
+    now = datetime.now(UTC)
+    scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True, stored=ctx.store.active_versions())
+    compiled = compile_query(template, params, scope)
+    rules = effective_rules(policy, ctx.partners, compiled.datasets)
+    _check_effective(rules, compiled.dimensions, epsilon, template)
+    key = _cache_key(ctx, policy, scope, compiled, epsilon, rules.min_threshold, _consent_horizon(ctx, scope, compiled))
+    return _Plan(scope=scope, compiled=compiled, epsilon=epsilon, threshold=rules.min_threshold, key=key, now=now)
+
+
+def _run_charged(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, query_id: str, charge: Any) -> QueryResponse:
+    """Execute, noise, store and audit a query whose epsilon is already committed."""
+    scope, compiled = plan.scope, plan.compiled
     try:
         with ctx.store.reader(_consented_views(scope, compiled), timeout_s=ctx.query_timeout_s, consent_at=scope.now) as con:
             _check_bound_still_identity(ctx, scope, compiled)
             exact = execute(compiled, con)
-        noisy = dp.release(exact, epsilon.fraction, threshold=threshold, mechanism=policy.privacy.mechanism, delta=policy.privacy.delta)
+        noisy = dp.release(exact, plan.epsilon.fraction, threshold=plan.threshold, mechanism=policy.privacy.mechanism,
+                           delta=policy.privacy.delta)
     except CleanroomError as exc:
-        _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome=exc.code)
-        exc.already_audited = True  # type: ignore[attr-defined]
+        _audit_query(ctx, policy, principal, compiled, plan.epsilon, query_id, outcome=exc.code)
         raise
     payload = {"collaboration": policy.collaboration, **_payload(noisy)}
-    ctx.ledger.store_result(key, query_id, principal.partner, payload)
-    _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome="released", digest=sha256_hex(canonical_json(payload)))
+    ctx.ledger.store_result(plan.key, query_id, principal.partner, payload)
+    _audit_query(ctx, policy, principal, compiled, plan.epsilon, query_id, outcome="released", digest=sha256_hex(canonical_json(payload)))
     return _response(query_id, payload, float(charge.epsilon.fraction), float(charge.partner_remaining.fraction), cached=False)
 
 
-def _from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, key: str,
-                payload: dict[str, Any]) -> QueryResponse:
+def _from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, payload: dict[str, Any]) -> QueryResponse:
     """An identical query: the same stored noisy numbers, no fresh noise, no new charge."""
     query_id = "q_" + secrets.token_hex(8)
-    ctx.ledger.store_result(key, query_id, principal.partner, payload)
-    _audit_query(ctx, policy, principal, compiled, epsilon, query_id, outcome="cached", digest=sha256_hex(canonical_json(payload)))
+    ctx.ledger.store_result(plan.key, query_id, principal.partner, payload)
+    _audit_query(ctx, policy, principal, plan.compiled, plan.epsilon, query_id, outcome="cached",
+                 digest=sha256_hex(canonical_json(payload)))
     remaining = _remaining(ctx, policy, principal)
     return _response(query_id, payload, 0.0, remaining, cached=True)
 
@@ -318,14 +340,24 @@ def _response(query_id: str, payload: dict[str, Any], charged: float, remaining:
 
 
 def _remaining(ctx: ReleaseContext, policy: Policy, principal: Principal) -> float:
-    left = ctx.ledger.remaining(
-        collaboration=policy.collaboration, partner=principal.partner, month=datetime.now(UTC).strftime("%Y-%m"),
-        partner_budget=Epsilon.parse(policy.privacy.monthly_budget_per_partner),
-        collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap),
-        report_reserve=Epsilon.parse(policy.privacy.report_reservation),
-        purpose="report" if principal.role == "report" else "query",
-    )
+    left = ctx.ledger.remaining(collaboration=policy.collaboration, partner=principal.partner,
+                                month=datetime.now(UTC).strftime("%Y-%m"), **budget_limits(policy), purpose=_purpose(principal))
     return float(left.partner.fraction)
+
+
+def budget_limits(policy: Policy) -> dict[str, Epsilon]:
+    """The policy's budgets as the ledger's exact values (keyword arguments of charge/remaining)."""
+    p = policy.privacy
+    return {
+        "partner_budget": Epsilon.parse(p.monthly_budget_per_partner),
+        "collaboration_cap": Epsilon.parse(p.collaboration_monthly_cap),
+        "report_reserve": Epsilon.parse(p.report_reservation),
+    }
+
+
+def _purpose(principal: Principal) -> str:
+    """Report keys spend the report reservation; everyone else spends query budget."""
+    return "report" if principal.role == "report" else "query"
 
 
 def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, query_id: str,
@@ -339,4 +371,4 @@ def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, comp
     })
 
 
-__all__ = ["ReleaseContext", "build_scope", "release_query"]
+__all__ = ["ReleaseContext", "budget_limits", "build_scope", "release_query"]

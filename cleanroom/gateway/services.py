@@ -15,7 +15,7 @@ from typing import Any
 from cleanroom.audit import AuditLog, Entry
 from cleanroom.budget import Epsilon, Ledger, summarize
 from cleanroom.errors import CleanroomError, InternalError, QueryError
-from cleanroom.gateway.release import ReleaseContext, release_query
+from cleanroom.gateway.release import ReleaseContext, budget_limits, release_query
 from cleanroom.ingest import ingest_upload
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
 from cleanroom.store import Store
@@ -86,11 +86,7 @@ class Services:
         """The ledger's view of ``principal.partner``'s budget this month."""
         policy = self._active(collaboration)
         month = datetime.now(UTC).strftime("%Y-%m")
-        limits = {
-            "partner_budget": Epsilon.parse(policy.privacy.monthly_budget_per_partner),
-            "collaboration_cap": Epsilon.parse(policy.privacy.collaboration_monthly_cap),
-            "report_reserve": Epsilon.parse(policy.privacy.report_reservation),
-        }
+        limits = budget_limits(policy)
         left = self.ledger.remaining(collaboration=collaboration, partner=principal.partner, month=month, **limits)
         summary = summarize(self.ledger.path, collaboration, month)
         spent_all = summary.months[0].spent if summary.months else Epsilon.zero()
