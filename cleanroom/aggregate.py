@@ -57,6 +57,9 @@ class Part(BaseModel):
     milli-credits). ``guard`` names the person-count part whose noisy cell decides suppression of
     this part's cells; ``guard_cells[i]`` is the index of the guarding cell for cell ``i``.
     A part with ``guard=None`` is guarded by itself (its own noisy value / unit).
+    ``derived`` marks a partition whose cells are never shown one by one: the numbers shown are
+    sums and ratios of its cells, and the presenter suppresses each of those on its own noisy
+    value (a small cell of a partition may be part of a large total).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,6 +72,7 @@ class Part(BaseModel):
     unit: int = Field(default=1, ge=1)
     guard: str | None = None
     guard_cells: list[int] | None = None
+    derived: bool = False
 
     @model_validator(mode="after")
     def _aligned(self) -> Part:
@@ -114,6 +118,8 @@ class NoisyPart(BaseModel):
     sensitivity: int
     epsilon: str = Field(description="This part's exact share of the query's epsilon, as a fraction 'p/q'.")
     ci95: float
+    derived: bool = Field(default=False, description="Values are unsuppressed partition cells; only sums and ratios of them are shown.")
+    guard: str | None = Field(default=None, description="The part whose noisy counts decided this part's suppression (None: its own values).")
 
 
 class NoisyResult(BaseModel):

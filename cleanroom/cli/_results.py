@@ -1,8 +1,10 @@
 """How a released result reads on a terminal: ``value ±half-interval``, never a bare 0 for a suppressed cell.
 
 Shared by ``cleanroom query`` and ``cleanroom demo`` so both show results the same way. A value
-column ``x`` whose interval is released as ``x_ci95 = [low, high]`` becomes one cell ``x ±h``; a
-suppressed value reads ``suppressed`` and a value with no meaning here (the first stage's conversion) reads ``-``; a ratio whose interval is unbounded above reads ``x (≥low)``.
+column ``x`` whose interval is released as ``x_ci95 = [low, high]`` becomes one cell ``x [low–high]``
+(intervals of small shown counts are not symmetric); a suppressed value (listed in the row's
+``suppressed_values``) reads ``suppressed`` and a value with no meaning here (the first stage's
+conversion) reads ``-``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rich.table import Table
 
 def display_columns(columns: list[str]) -> list[str]:
     """The columns a person reads: values and dimensions (intervals fold into their value)."""
-    return [c for c in columns if not c.endswith("_ci95") and c != "suppressed"]
+    return [c for c in columns if not c.endswith("_ci95") and c not in ("suppressed", "suppressed_values")]
 
 
 def display_rows(columns: list[str], rows: list[list[Any]]) -> list[tuple[dict[str, Any], list[str]]]:
@@ -23,26 +25,26 @@ def display_rows(columns: list[str], rows: list[list[Any]]) -> list[tuple[dict[s
     out = []
     for row in rows:
         record = dict(zip(columns, row, strict=True))
-        suppressed = bool(record.get("suppressed"))
-        out.append((record, [cell(record.get(c), record.get(f"{c}_ci95"), suppressed) for c in shown]))
+        hidden = set(record.get("suppressed_values") or [])
+        out.append((record, [cell(record.get(c), record.get(f"{c}_ci95"), c in hidden) for c in shown]))
     return out
 
 
-def cell(value: Any, interval: Any, row_suppressed: bool) -> str:
-    """One value; a missing one is ``suppressed`` when its row is, else ``-`` (not applicable)."""
+def cell(value: Any, interval: Any, suppressed: bool) -> str:
+    """One value; a missing one is ``suppressed`` when it was, else ``-`` (not applicable)."""
     if value is None:
-        return "suppressed" if row_suppressed else "-"
+        return "suppressed" if suppressed else "-"
     if isinstance(interval, list) and len(interval) == 2:
         low, high = interval
         if high is None:
             return f"{num(value)} (≥{num(low)})"
-        return f"{num(value)} ±{num((high - low) / 2)}"
+        return f"{num(value)} [{num(low)}–{num(high)}]"
     return num(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
 def num(value: Any) -> str:
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}" if abs(value) < 100 else f"{value:,.0f}"
     return f"{int(value):,}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 

@@ -178,6 +178,8 @@ def query(
         return
     console.print(result_table(result))
     console.print(result_footer(result), highlight=False)
+    for note in result.notes:
+        console.print(f"  note: {note}", style="dim", highlight=False)
 
 
 def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:

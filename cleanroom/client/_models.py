@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-CellValue = str | int | float | bool | list[float | None] | None  # a list is a 95% interval [low, high]
+CellValue = str | int | float | bool | list[float | None] | list[str] | None  # a 95% interval [low, high], or the names in suppressed_values
 
 
 class _Model(BaseModel):
@@ -37,6 +37,7 @@ class QueryResult(_Model):
     noise: list[NoiseInfo]
     suppressed_cells: int
     cached: bool
+    notes: list[str] = []
 
     def noise_for(self, column: str) -> NoiseInfo | None:
         """The noise of a value column (value columns are named after their part), else None."""

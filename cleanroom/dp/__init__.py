@@ -6,7 +6,7 @@ Data flows in one way only: the engine's exact aggregates go in, a ``NoisyResult
 
 from __future__ import annotations
 
-from cleanroom.dp.accuracy import Interval, accuracy, ci95, median_from_histogram, ratio_interval
+from cleanroom.dp.accuracy import Interval, accuracy, ci95, count_interval, noise_variance, share_interval
 from cleanroom.dp.noise import Mechanism, zcdp_rho
 from cleanroom.dp.release import fraction_text, release, split_epsilon
 from cleanroom.dp.sensitivity import l1_sensitivity, l2_sensitivity, l2_sensitivity_squared
@@ -16,12 +16,13 @@ __all__ = [
     "Mechanism",
     "accuracy",
     "ci95",
+    "count_interval",
     "fraction_text",
     "l1_sensitivity",
     "l2_sensitivity",
     "l2_sensitivity_squared",
-    "median_from_histogram",
-    "ratio_interval",
+    "noise_variance",
+    "share_interval",
     "release",
     "split_epsilon",
     "zcdp_rho",

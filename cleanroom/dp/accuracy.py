@@ -1,21 +1,36 @@
-"""Intervals for released numbers, as pure functions of noisy values and noise scales.
+"""Intervals for released numbers: the one module that owns interval arithmetic.
 
-Why pure: an interval is post-processing. It may use only what was released (noisy values,
-mechanism, scale), never a true count, so computing it costs no budget and leaks nothing.
+Why pure functions of released values: an interval is post-processing. It may use only what
+was released (noisy values, mechanism, scale, the public threshold), never a true count, so
+computing it costs no budget and leaks nothing.
 
-"95% interval" means: before the noise was drawn, the probability that the released value ends
-up further than ``ci95`` from the true value is at most 5%. For discrete noise the coverage is
-*at least* 95% (integers cannot hit the boundary exactly). Derived quantities (ratios, medians)
-combine several noisy values; their intervals split the 5% over the values they use (a union
-bound), so they are conservative: wider than necessary, never narrower.
+Three kinds of number reach an analyst, and each gets the interval that is honest for it:
+
+- **A count** that is a sum of ``terms`` noisy cells of one part (a partition cell, or a total
+  derived from several). Its noise is the sum of ``terms`` independent draws; its distribution
+  is computed exactly (discrete convolution, :class:`NoiseSum`).
+- **A count shown only because it passed the threshold.** Deciding suppression on the released
+  value itself biases what is shown: a small true count is shown only when its noise was
+  positive. The interval is therefore computed *conditional on being shown* (test inversion of
+  the noise distribution truncated at the threshold, :func:`count_interval`), so 95 % of the
+  intervals of shown values hold their true value at every true size, the smallest included
+  (docs/decisions/0005-honest-intervals.md).
+- **A share** ``x / (x + y)`` of two independent noisy counts (a conversion, a financed share, a
+  match rate): a Fieller interval for the whole ratio (:func:`share_interval`), from the noise of
+  both counts together rather than two separate 95 % boxes, clipped to [0, 1] and always finite.
+
+Tails use the mid-p rule (half the probability of the observed value on each side): with
+integer noise no interval covers exactly 95 %; mid-p keeps coverage close to it instead of
+rounding every interval up to 97-99 %.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import opendp.prelude as dp
 from pydantic import BaseModel, ConfigDict
 
@@ -24,24 +39,26 @@ from cleanroom.errors import InternalError
 
 ensure_features()
 
+ALPHA = 0.05
+Z95 = 1.959963984540054
+TAIL = 1e-12  # probability mass left out of a noise distribution's support (both tails together)
+MAX_BINS = 4001  # a single draw's distribution is binned to at most this many grid points
+
 
 class Interval(BaseModel):
-    """A post-processed estimate with its interval; ``estimate`` is None when not computable.
-
-    ``high`` is None when the interval is unbounded above (a denominator that may be zero).
-    """
+    """A post-processed estimate with its 95 % interval; ``estimate`` is None when not computable."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     estimate: float | None
     low: float
-    high: float | None
-    confidence: float
+    high: float
+    confidence: float = 1 - ALPHA
 
 
 @lru_cache(maxsize=1024)
 def accuracy(mechanism: Mechanism, scale: float, alpha: float) -> float:
-    """Half-width ``a`` with P(|noise| >= a) <= alpha, from OpenDP's accuracy functions (memoized: pure)."""
+    """Half-width ``a`` with P(|noise| >= a) <= alpha for ONE draw, from OpenDP's accuracy functions."""
     if not 0 < alpha < 1 or not scale > 0:
         raise InternalError("internal.invariant", f"accuracy needs scale > 0 and 0 < alpha < 1, got {scale}, {alpha}")
     if mechanism == "laplace":
@@ -52,97 +69,206 @@ def accuracy(mechanism: Mechanism, scale: float, alpha: float) -> float:
 
 
 def ci95(mechanism: Mechanism, scale: float) -> float:
-    """Half-width of the 95% interval of one noisy value."""
-    return accuracy(mechanism, scale, 0.05)
+    """Half-width of the 95 % interval of one noisy value (a bound: at least 95 % coverage)."""
+    return accuracy(mechanism, scale, ALPHA)
 
 
-def ratio_interval(
-    numerator: int,
-    denominator: int,
-    *,
-    mechanism: Mechanism,
-    numerator_scale: float,
-    denominator_scale: float,
-    alpha: float = 0.05,
-    clip: tuple[float, float] | None = (0.0, 1.0),
-) -> Interval:
-    """Estimate and interval of a ratio of two noisy counts (e.g. a stage-to-stage conversion).
+def noise_variance(mechanism: Mechanism, scale: float) -> float:
+    """Variance of one draw: discrete Laplace ``2q / (1 - q)^2`` with ``q = exp(-1/scale)``; Gaussian ~ scale^2."""
+    if mechanism == "laplace":
+        q = math.exp(-1.0 / scale)
+        return 2.0 * q / (1.0 - q) ** 2
+    return float(scale) ** 2
 
-    Each count gets an interval at level alpha/2, so both hold together with probability at least
-    1 - alpha; the ratio interval is the extreme ratios over that box. ``clip`` bounds what the
-    true ratio can be (a conversion rate lies in [0, 1]) and is applied to all three numbers.
+
+def expected_abs_error(mechanism: Mechanism, scale: float, terms: int = 1) -> float:
+    """Mean absolute error of a sum of ``terms`` draws (exact, from the distribution): the ideal MAE."""
+    noise = noise_sum(mechanism, scale, terms)
+    return float(np.sum(np.abs(noise.values) * noise.pmf))
+
+
+@dataclass(frozen=True)
+class NoiseSum:
+    """The distribution of the sum of ``terms`` independent draws, on an integer grid of ``step``.
+
+    ``values[i]`` is a noise value (in the part's integer units) and ``pmf[i]`` its probability.
+    For scales up to a few hundred the grid is every integer (exact); larger scales (milli-credits)
+    are binned to ``step`` so a sum of many draws stays a short vector.
     """
-    a_num = math.floor(accuracy(mechanism, numerator_scale, alpha / 2))
-    a_den = math.floor(accuracy(mechanism, denominator_scale, alpha / 2))
-    num_lo, num_hi = max(numerator - a_num, 0), max(numerator + a_num, 0)
-    den_lo, den_hi = max(denominator - a_den, 0), max(denominator + a_den, 0)
-    estimate = max(numerator, 0) / denominator if denominator > 0 else None
-    low = num_lo / den_hi if den_hi > 0 else 0.0
-    high = num_hi / den_lo if den_lo > 0 else None
-    return _clipped(estimate, low, high, clip, 1 - alpha)
+
+    values: np.ndarray
+    pmf: np.ndarray
+    step: int
+
+    def sf(self, k: np.ndarray) -> np.ndarray:
+        """Mid-p upper tail: P(noise > k) + P(noise = k) / 2, for grid-aligned ``k`` (vectorized)."""
+        upper = np.concatenate([np.cumsum(self.pmf[::-1])[::-1], [0.0]])  # upper[i] = P(noise >= values[i])
+        idx = np.clip(np.searchsorted(self.values, k), 0, len(self.values))
+        exact = (idx < len(self.values)) & (self.values[np.minimum(idx, len(self.values) - 1)] == k)
+        at = np.where(exact, self.pmf[np.minimum(idx, len(self.pmf) - 1)], 0.0)
+        return upper[idx] - at / 2
+
+    def ge(self, k: np.ndarray) -> np.ndarray:
+        """P(noise >= k) (vectorized, grid-aligned ``k``)."""
+        upper = np.concatenate([np.cumsum(self.pmf[::-1])[::-1], [0.0]])
+        return upper[np.clip(np.searchsorted(self.values, k), 0, len(self.values))]
 
 
-def _clipped(estimate: float | None, low: float, high: float | None, clip: tuple[float, float] | None, confidence: float) -> Interval:
-    if clip is not None:
-        lo, hi = clip
-        estimate = None if estimate is None else min(max(estimate, lo), hi)
-        low = min(max(low, lo), hi)
-        high = hi if high is None else min(max(high, lo), hi)
-    return Interval(estimate=estimate, low=low, high=high, confidence=confidence)
+@lru_cache(maxsize=256)
+def noise_sum(mechanism: Mechanism, scale: float, terms: int) -> NoiseSum:
+    """The distribution of a sum of ``terms`` draws (memoized: pure in its arguments)."""
+    if terms < 1 or not scale > 0:
+        raise InternalError("internal.invariant", f"noise_sum needs terms >= 1 and scale > 0, got {terms}, {scale}")
+    reach = _support(mechanism, scale)
+    step = max(1, math.ceil(2 * reach / MAX_BINS))
+    ks = np.arange(-reach, reach + 1, dtype=np.int64)
+    single = _pmf(mechanism, scale, ks)
+    if step > 1:  # bin integers into cells of `step`, centred on multiples of step
+        centres = np.round(ks / step).astype(np.int64)
+        grid = np.arange(centres.min(), centres.max() + 1)
+        binned = np.zeros(len(grid))
+        np.add.at(binned, centres - centres.min(), single)
+        single, base = binned, grid * step
+    else:
+        base = ks
+    pmf = single
+    for _ in range(terms - 1):
+        pmf = np.convolve(pmf, single)
+    lo = base[0] * terms
+    values = lo + np.arange(len(pmf), dtype=np.int64) * step
+    keep = pmf > TAIL / (10 * len(pmf))
+    first, last = int(np.argmax(keep)), len(keep) - int(np.argmax(keep[::-1]))
+    return NoiseSum(values=values[first:last], pmf=pmf[first:last] / pmf[first:last].sum(), step=step)
 
 
-def median_from_histogram(
-    counts: Sequence[int | None],
-    edges: Sequence[int],
-    *,
-    mechanism: Mechanism,
-    scale: float,
-    threshold: int = 0,
-    alpha: float = 0.05,
-) -> Interval:
-    """Median of a value (e.g. days between funnel stages) from a noisy histogram over public buckets.
+def _support(mechanism: Mechanism, scale: float) -> int:
+    """A half-width outside which one draw falls with probability below ``TAIL``."""
+    if mechanism == "laplace":
+        return int(math.ceil(scale * math.log(2 / TAIL))) + 1
+    return int(math.ceil(scale * math.sqrt(2 * math.log(2 / TAIL)))) + 1
 
-    Bucket ``i`` holds values in ``[edges[i], edges[i+1])``. Negative noisy counts are read as 0;
-    a suppressed bucket (None: its noisy count was below ``threshold``) as a noisy count somewhere
-    in [0, threshold - 1]. The estimate interpolates linearly inside
-    the bucket where the cumulative count reaches half the total. The interval comes from rank
-    uncertainty: every true count lies within ``a`` of its noisy count simultaneously with
-    probability >= 1 - alpha (``a`` at level alpha / buckets), and the true median bucket then lies
-    between the first bucket that *could* hold the median and the first that *must*.
+
+def _pmf(mechanism: Mechanism, scale: float, ks: np.ndarray) -> np.ndarray:
+    if mechanism == "laplace":
+        log_w = -np.abs(ks) / scale
+    else:
+        log_w = -(ks.astype(float) ** 2) / (2 * scale**2)
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum()
+
+
+def count_interval(value: int, *, mechanism: Mechanism, scale: float, terms: int = 1, threshold: int | None = None,
+                   alpha: float = ALPHA) -> tuple[float, float]:
+    """The 95 % interval ``[low, high]`` (value units) of a noisy count that is a sum of ``terms`` draws.
+
+    With ``threshold`` the value was shown only because it reached it (``value >= threshold``),
+    and the interval is conditional on that: the true counts ``x`` for which the observed value
+    is not in either ``alpha/2`` tail of the noise distribution truncated to ``x + noise >=
+    threshold``. Without it, the central interval of the noise. ``low`` is never below 0.
     """
-    if len(edges) != len(counts) + 1 or list(edges) != sorted(edges) or not counts:
-        raise InternalError("internal.invariant", f"{len(counts)} buckets need {len(counts) + 1} increasing edges")
-    a = math.floor(accuracy(mechanism, scale, alpha / len(counts)))
-    lows = [0 if c is None else max(c - a, 0) for c in counts]
-    highs = [max(threshold - 1, 0) + a if c is None else max(c + a, 0) for c in counts]
-    first_could, first_must = _first_bucket(highs, lows), _first_bucket(lows, highs)
-    low = float(edges[0] if first_could is None else edges[first_could])
-    high = float(edges[-1] if first_must is None else edges[first_must + 1])
-    points = [0 if c is None else max(c, 0) for c in counts]
-    return Interval(estimate=_interpolated_median(points, edges), low=low, high=high, confidence=1 - alpha)
+    noise = noise_sum(mechanism, scale, terms)
+    e = noise.values  # candidate noise values; the candidate truth is value - e
+    upper = noise.sf(e)  # mid-p P(V >= value | x)
+    lower = 1.0 - upper  # mid-p P(V <= value | x)
+    a_low = a_up = np.full(len(e), alpha / 2)
+    if threshold is not None:
+        if value < threshold:
+            raise InternalError("internal.invariant", "count_interval(threshold=...) is for shown values only")
+        at = _align(threshold - value + e, noise.step)
+        shown = np.maximum(noise.ge(at), 1e-300)  # P(V >= threshold | x)
+        upper = upper / shown
+        lower = (shown - noise.sf(e)) / shown
+        # Where even the smallest shown value is not in the lower alpha/2 tail, that tail can
+        # never reject: give its alpha to the upper tail, or coverage would be 97.5 % there.
+        floor = (noise.ge(at) - noise.ge(at + noise.step)) / 2 / shown
+        blocked = floor >= alpha / 2
+        a_low = np.where(blocked, 0.0, alpha / 2)
+        a_up = np.where(blocked, alpha, alpha / 2)
+    ok = (upper > a_up) & (lower > a_low)
+    if not ok.any():  # unreachable for a proper distribution; keep a safe answer
+        return max(0.0, float(value - e[-1])), float(value - e[0])
+    accepted = e[ok]
+    return max(0.0, float(value - accepted.max())), max(0.0, float(value - accepted.min()))
 
 
-def _first_bucket(below: Sequence[int], above: Sequence[int]) -> int | None:
-    """First bucket b where sum(below[:b+1]) >= sum(above[b+1:]) (median at or before b)."""
-    left, right = 0, sum(above)
-    for b in range(len(below)):
-        left += below[b]
-        right -= above[b]
-        if left > 0 and left >= right:
-            return b
-    return None
+def _align(k: np.ndarray, step: int) -> np.ndarray:
+    return k if step == 1 else np.round(k / step).astype(np.int64) * step
 
 
-def _interpolated_median(counts: Sequence[int], edges: Sequence[int]) -> float | None:
-    total = sum(counts)
-    if total <= 0:
-        return None
-    half, running = total / 2, 0
-    for i, c in enumerate(counts):
-        if c > 0 and running + c >= half:
-            return edges[i] + (half - running) / c * (edges[i + 1] - edges[i])
-        running += c
-    return float(edges[-1])  # unreachable: the cumulative count reaches the total
+def share_interval(x: float, y: float, *, var_x: float, var_y: float, alpha: float = ALPHA) -> Interval:
+    """A share ``x / (x + y)`` of two independent noisy counts, with a Fieller interval in [0, 1].
+
+    The true share ``p`` satisfies ``E[x - p (x + y)] = 0``; the interval is every ``p`` in
+    [0, 1] for which ``x - p (x + y)`` is within ``z`` standard deviations of 0, its variance being
+    ``(1 - p)^2 var_x + p^2 var_y``. It uses the noise of the whole ratio (not two boxes), so it is
+    narrower than a union bound and finite even when the denominator's noise could reach 0.
+    """
+    total = x + y
+    estimate = None if total <= 0 else min(max(x / total, 0.0), 1.0)
+    z = _z(alpha)
+    p = np.linspace(0.0, 1.0, 4001)
+    inside = (x - p * total) ** 2 <= z * z * ((1 - p) ** 2 * var_x + p**2 * var_y)
+    if not inside.any():
+        point = 0.0 if estimate is None else estimate
+        return Interval(estimate=estimate, low=point, high=point, confidence=1 - alpha)
+    return Interval(estimate=estimate, low=float(p[inside].min()), high=float(p[inside].max()), confidence=1 - alpha)
 
 
-__all__ = ["Interval", "accuracy", "ci95", "median_from_histogram", "ratio_interval"]
+@lru_cache(maxsize=16)
+def _z(alpha: float) -> float:
+    return Z95 if alpha == ALPHA else float(_inverse_normal(1 - alpha / 2))
+
+
+def _inverse_normal(q: float) -> float:
+    lo, hi = 0.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 0.5 * math.erfc(-mid / math.sqrt(2)) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def epsilon_for_half_width(mechanism: Mechanism, sensitivity_per_share: float, terms: int, half_width: float) -> float:
+    """Smallest epsilon share (to 1e-4) whose scale ``sensitivity / epsilon`` gives a 95 % half-width <= ``half_width``.
+
+    Used by ``explain`` to say what a target accuracy would cost; never on a release path.
+    """
+    lo, hi = 1e-3, 1e3
+    if _half_width(mechanism, sensitivity_per_share / hi, terms) > half_width:
+        return math.inf
+    for _ in range(30):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if _half_width(mechanism, sensitivity_per_share / mid, terms) > half_width else (lo, mid)
+    return hi
+
+
+def count_interval_bounds(noise: NoiseSum, alpha: float = ALPHA) -> tuple[float, float]:
+    """The central mid-p interval of the noise itself: ``value - high <= truth <= value - low``."""
+    sf = noise.sf(noise.values)
+    ok = (sf > alpha / 2) & (1 - sf > alpha / 2)
+    return float(noise.values[ok].min()), float(noise.values[ok].max())
+
+
+def half_width(mechanism: Mechanism, scale: float, terms: int = 1) -> float:
+    """The half-width of the (unconditional) 95 % interval of a sum of ``terms`` draws."""
+    return _half_width(mechanism, scale, terms)
+
+
+def _half_width(mechanism: Mechanism, scale: float, terms: int) -> float:
+    lo, hi = count_interval_bounds(noise_sum(mechanism, scale, terms))
+    return max(-lo, hi)
+
+
+__all__ = [
+    "ALPHA",
+    "Interval",
+    "NoiseSum",
+    "accuracy",
+    "ci95",
+    "count_interval",
+    "epsilon_for_half_width",
+    "expected_abs_error",
+    "half_width",
+    "noise_sum",
+    "noise_variance",
+    "share_interval",
+]

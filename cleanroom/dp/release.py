@@ -8,7 +8,8 @@ an OpenDP measurement whose privacy map is checked against the part's exact shar
 Order of work (each step a small function):
 1. split epsilon (and delta) exactly over the parts by weight (:func:`split_epsilon`);
 2. per part: sensitivity from its bounds -> calibrated measurement -> noisy vector;
-3. post-processing on noisy values only: suppression by the guard's noisy person-count.
+3. post-processing on noisy values only: suppression by the guard's noisy person-count (for a
+   ``derived`` partition the presenter suppresses each sum it shows instead).
 Sequential composition makes the query (epsilon, delta)-DP: the parts' shares sum exactly to it.
 """
 
@@ -94,13 +95,15 @@ def _noisy_part(part: Part, cal: Calibrated, epsilon: Fraction, noisy: dict[str,
     return NoisyPart(
         name=part.name,
         cells=list(part.cells),
-        values=suppress(noisy[part.name], guards, unit, threshold),
+        values=list(noisy[part.name]) if part.derived else suppress(noisy[part.name], guards, unit, threshold),
         unit=part.unit,
         mechanism=cal.mechanism,
         scale=cal.scale,
         sensitivity=_reported_sensitivity(cal),
         epsilon=fraction_text(epsilon),
         ci95=ci95(cal.mechanism, cal.scale),
+        derived=part.derived,
+        guard=part.guard,
     )
 
 

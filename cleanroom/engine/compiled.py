@@ -34,6 +34,7 @@ class PartPlan(BaseModel):
     unit: int = Field(default=1, ge=1)
     guard: str | None = None
     guard_cells: list[int] | None = None
+    derived: bool = False
 
 
 class CompiledQuery(BaseModel):
@@ -177,6 +178,7 @@ def _to_part(plan: PartPlan, rows: list[tuple[Any, ...]], width: int) -> Part:
         unit=plan.unit,
         guard=plan.guard,
         guard_cells=plan.guard_cells,
+        derived=plan.derived,
     )
 
 

@@ -1,27 +1,34 @@
 """Post-processing of a NOISY result into the rows an analyst sees (no data, no budget).
 
-Everything here reads only a :class:`~cleanroom.aggregate.NoisyResult`: conversion and match
-rates from two noisy counts, medians from the noisy days histogram, credits in units, and each
-value's 95% interval from its part's ``ci95``. Post-processing of differentially private output
-costs no privacy. A suppressed value is ``None`` and its row says ``suppressed: true``; it is
-never shown as 0. Intervals are ``[low, high]``; a ratio's interval combines the two 95%
-intervals of its operands (both hold together with probability >= 90%), and is ``None`` on the
-high side when the denominator's interval reaches 0.
+Everything here reads only a :class:`~cleanroom.aggregate.NoisyResult`. Templates release
+partitions (each person in one cell, ``derived`` parts); what is shown are sums of their cells
+(stage counts, credited sales, persons per dataset) and shares of two such sums (conversions,
+the financed share, match and seen-again rates). Each shown count is suppressed on its *own*
+noisy value (below the threshold it is ``None`` and the row says so, never 0), and carries
+the 95 % interval dp/accuracy.py computes for it: conditional on having been shown, from the
+exact distribution of the sum of its cells' noise. A share is shown only when both of its
+counts are, with a Fieller interval clipped to [0, 1]. Post-processing of differentially private
+output costs no privacy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from cleanroom.aggregate import NoisyPart, NoisyResult
-from cleanroom.engine.templates.funnel import BUCKET_LABELS, DAY_BUCKETS, STAGE_NAMES, pair_label
+from cleanroom.dp.accuracy import count_interval, noise_variance, share_interval
 from cleanroom.errors import InternalError
 
 DIGITS = 4
+INTERVAL_NOTE = (
+    "Each number is noisy; its 95% interval [low, high] holds the true value in 95% of releases (for a count, among the "
+    "releases where it is shown). Rates are shares of two counts, in [0, 1]. Suppressed values (fewer than the threshold) "
+    "are null, never 0."
+)
 
 
 class Presented(BaseModel):
@@ -36,35 +43,64 @@ class Presented(BaseModel):
 
 @dataclass(frozen=True)
 class Est:
-    """One released value in display units with its 95% interval; all None when suppressed."""
+    """One shown value in display units with its 95 % interval; all None when suppressed.
+
+    ``var`` is the noise variance of the value (display units squared): shares combine it.
+    """
 
     value: float | None
     low: float | None
     high: float | None
+    var: float = 0.0
+    why: str | None = None  # for a None value: "suppressed" (too few persons) or "n/a" (not computed)
 
     @property
     def suppressed(self) -> bool:
-        return self.value is None
+        return self.value is None and self.why != "n/a"
 
     def interval(self) -> list[float | None] | None:
         return None if self.value is None else [_round(self.low), _round(self.high)]
 
 
-def estimate(part: NoisyPart, index: int) -> Est:
-    raw = part.values[index]
-    if raw is None:
-        return Est(None, None, None)
-    value, ci = raw / part.unit, part.ci95 / part.unit
-    return Est(value, value - ci, value + ci)
+SUPPRESSED = Est(None, None, None, why="suppressed")
+NA = Est(None, None, None, why="n/a")
 
 
-def ratio(num: Est, den: Est) -> Est:
-    """``num / den`` with a conservative interval; None when either is suppressed or den <= 0."""
-    if num.value is None or den.value is None or den.value <= 0:
-        return Est(None, None, None)
-    n_low, n_high = num.low or 0.0, num.high or 0.0
-    d_low, d_high = den.low or 0.0, den.high or 0.0
-    return Est(num.value / den.value, max(n_low, 0.0) / d_high, n_high / d_low if d_low > 0 else None)
+def total(part: NoisyPart, indices: Sequence[int], threshold: int) -> Est:
+    """The sum of some cells of a part, suppressed below ``threshold`` persons, with its interval.
+
+    For a ``derived`` part the sum is suppressed here on its own noisy value; for any other part
+    release already suppressed each cell (so only single cells are summed). A count decided on
+    its own value gets the interval conditional on being shown; one decided by another part's
+    independent noise (a guarded sum), the plain interval.
+    """
+    raw = [part.values[i] for i in indices]
+    if not indices:
+        return NA
+    if any(v is None for v in raw):
+        return SUPPRESSED
+    value = sum(int(v) for v in raw if v is not None)
+    self_guarded = part.guard is None
+    if self_guarded and value < threshold * part.unit:
+        return SUPPRESSED
+    low, high = count_interval(value, mechanism=_mechanism(part), scale=part.scale, terms=len(indices),
+                               threshold=threshold * part.unit if self_guarded and threshold > 0 else None)
+    var = len(indices) * noise_variance(_mechanism(part), part.scale)
+    return Est(value / part.unit, low / part.unit, high / part.unit, var / part.unit**2)
+
+
+def share(part: Est, rest: Est) -> Est:
+    """``part / (part + rest)`` of two independent shown counts (None when either is suppressed)."""
+    if part.value is None or rest.value is None:
+        return part if part.value is None else rest
+    iv = share_interval(part.value, rest.value, var_x=part.var, var_y=rest.var)
+    if iv.estimate is None:
+        return NA
+    return Est(iv.estimate, iv.low, iv.high)
+
+
+def _mechanism(part: NoisyPart) -> Any:
+    return "gaussian" if "gauss" in part.mechanism else "laplace"
 
 
 def _round(x: float | None) -> float | None:
@@ -72,91 +108,115 @@ def _round(x: float | None) -> float | None:
 
 
 def _put(row: dict[str, Any], name: str, est: Est, integer: bool = False) -> None:
+    """Set ``name`` and ``name_ci95``; a suppressed value is also listed in ``row["suppressed_values"]``."""
     value = None if est.value is None else (round(est.value) if integer else _round(est.value))
     row[name] = value
     row[f"{name}_ci95"] = est.interval()
+    if est.suppressed:
+        row.setdefault("suppressed_values", []).append(name)
 
 
 def present(noisy: NoisyResult) -> Presented:
-    """The analyst's table for one noisy result (dispatch on its template)."""
+    """The analyst's table for one noisy result (dispatch on its template and view)."""
+    key = noisy.template
+    if key == "funnel" and noisy.meta.get("view") == "activity":
+        key = "funnel_activity"
     try:
-        presenter = PRESENTERS[noisy.template]
+        presenter = PRESENTERS[key]
     except KeyError:
         raise InternalError("internal.invariant", f"no presenter for template {noisy.template!r}") from None
-    return presenter(noisy)
+    shown = presenter(noisy)
+    rows = [{**row, "suppressed_values": row.get("suppressed_values", [])} for row in shown.rows]
+    return Presented(columns=[*shown.columns, "suppressed_values"], rows=rows, notes=shown.notes)
+
+
+def omitted_notes(meta: dict[str, Any]) -> list[str]:
+    """The engine's reasons for what is missing, in words an analyst can act on."""
+    notes = [f"Stage {name!r} omitted: {why}." for name, why in (meta.get("stages_omitted") or {}).items()]
+    notes += [f"{name} omitted: {why}." for name, why in (meta.get("omitted") or {}).items()]
+    return notes
 
 
 # --- funnel --------------------------------------------------------------------------------
 
 
-def median_from_histogram(part: NoisyPart, pair_index: int) -> Est:
-    """Median days of one stage pair from its noisy buckets, with a conservative interval.
-
-    The point is the bucket where the cumulative count passes half the total (interpolated
-    inside multi-day buckets). The interval spans every median consistent with each bucket
-    lying inside its own 95% interval.
-    """
-    n = len(BUCKET_LABELS)
-    raw = part.values[pair_index * n : (pair_index + 1) * n]
-    if any(v is None for v in raw):
-        return Est(None, None, None)
-    counts = [max(0.0, float(v or 0)) for v in raw]
-    total = sum(counts)
-    if total <= 0:
-        return Est(None, None, None)
-    lows = [max(0.0, c - part.ci95) for c in counts]
-    highs = [c + part.ci95 for c in counts]
-    lo_j = next(j for j in range(n) if sum(highs[: j + 1]) >= sum(lows[j + 1 :]))
-    hi_j = max(j for j in range(n) if sum(lows[:j]) <= sum(highs[j:]))
-    return Est(_median_point(counts, total), float(DAY_BUCKETS[lo_j][0]), float(DAY_BUCKETS[hi_j][1]))
-
-
-def _median_point(counts: list[float], total: float) -> float:
-    cum = 0.0
-    for (lo, hi), c in zip(DAY_BUCKETS, counts, strict=True):
-        if c > 0 and cum + c >= total / 2:
-            return lo + (hi - lo) * (total / 2 - cum) / c
-        cum += c
-    return float(DAY_BUCKETS[-1][1])
-
-
 def _funnel(noisy: NoisyResult) -> Presented:
-    persons = noisy.part("persons")
+    """Cohort funnel: per cohort cell, persons reaching each stage, stage-to-stage and cumulative conversion."""
+    part, t = noisy.part("reached"), noisy.threshold
+    names: list[str] = list(noisy.meta["stages"])
     dims = list(noisy.dimensions)
-    index = {cell: i for i, cell in enumerate(persons.cells)}
-    medians = _funnel_medians(noisy)
+    index = {cell: i for i, cell in enumerate(part.cells)}
+    groups = list(dict.fromkeys(cell[1:] for cell in part.cells))
+    financed = names[-1] == "financed"
+    steps = names[:-1] if financed else names
     rows = []
-    for i, cell in enumerate(persons.cells):
-        stage, rest = cell[0], cell[1:]
-        row: dict[str, Any] = {"stage": stage, **dict(zip(dims, rest, strict=True))}
-        est = estimate(persons, i)
-        _put(row, "persons", est, integer=True)
-        prev = STAGE_NAMES[STAGE_NAMES.index(stage) - 1] if STAGE_NAMES.index(stage) else None
-        prev_i = index.get((prev, *rest)) if prev else None
-        _put(row, "conversion", ratio(est, estimate(persons, prev_i)) if prev_i is not None else Est(None, None, None))
-        _put(row, "median_days", medians.get(pair_label(prev, stage), Est(None, None, None)) if prev else Est(None, None, None))
-        row["suppressed"] = est.suppressed
-        rows.append(row)
-    columns = ["stage", *dims, "persons", "persons_ci95", "conversion", "conversion_ci95", "median_days", "median_days_ci95", "suppressed"]
+    for group in groups:
+        cell_of = [index[(s, *group)] for s in names]
+        # reached[k] = persons whose furthest stage is k or later (the financed branch is after sale)
+        reached = [total(part, cell_of[k:], t) for k in range(len(steps))]
+        for k, stage in enumerate(steps):
+            row: dict[str, Any] = {**dict(zip(dims, group, strict=True)), "stage": stage}
+            _put(row, "persons", reached[k], integer=True)
+            _put(row, "conversion", share(reached[k], _cells(part, cell_of[k - 1 : k])) if k else NA)
+            _put(row, "cumulative_conversion", share(reached[k], _cells(part, cell_of[:k])) if k else NA)
+            row["suppressed"] = reached[k].suppressed
+            rows.append(row)
+        if financed:
+            row = {**dict(zip(dims, group, strict=True)), "stage": "financed"}
+            fin = total(part, [cell_of[-1]], t)
+            _put(row, "persons", fin, integer=True)
+            _put(row, "conversion", share(fin, _cells(part, [cell_of[-2]])))
+            _put(row, "cumulative_conversion", share(fin, _cells(part, cell_of[:-1])))
+            row["suppressed"] = fin.suppressed
+            rows.append(row)
+    columns = [*dims, "stage", "persons", "persons_ci95", "conversion", "conversion_ci95", "cumulative_conversion",
+               "cumulative_conversion_ci95", "suppressed"]
+    entry = noisy.meta.get("entry", names[0])
     notes = [
-        "persons: distinct persons at the stage (noisy); conversion: persons / persons at the previous stage in the same cell.",
-        "median_days: days from the previous stage to this one over all persons with both stages (not per cell), from a noisy histogram.",
-        "Intervals are 95% per value; a ratio's interval combines both operands' (joint coverage >= 90%). Suppressed values are null, never 0.",
+        f"Cohort: persons whose first {entry} event falls in the period"
+        + (f" (grouped by the {', '.join(dims)} of that event)" if dims else "")
+        + f"; a stage counts when reached after the previous one and within {noisy.meta.get('window_days')} days of entry.",
+        "persons: cohort persons who reached the stage; conversion: share of the previous stage's persons who reached it; "
+        "cumulative_conversion: share of the cohort.",
     ]
-    omitted = noisy.meta.get("stages_omitted") or []
-    if omitted:
-        notes.append(f"Stages omitted (no data in scope for the requested dimensions or filters): {', '.join(omitted)}.")
-    for label, why in (noisy.meta.get("stage_pairs_omitted") or {}).items():
-        notes.append(f"No median days for {label}: {why}.")
+    if financed:
+        notes.append("financed: sales with a captive contract starting 7 days before to 30 days after the sale; "
+                     "its conversion is the financed share of sales (captive penetration).")
+    notes += [INTERVAL_NOTE, *omitted_notes(noisy.meta)]
     return Presented(columns=columns, rows=rows, notes=notes)
 
 
-def _funnel_medians(noisy: NoisyResult) -> dict[str, Est]:
-    if not any(p.name == "days" for p in noisy.parts):
-        return {}
-    days = noisy.part("days")
-    pairs = list(dict.fromkeys(cell[0] for cell in days.cells))
-    return {label: median_from_histogram(days, i) for i, label in enumerate(pairs)}
+def _cells(part: NoisyPart, indices: Sequence[int]) -> Est:
+    """The complement in a share: the cells that did NOT go on, as one unsuppressed noisy sum.
+
+    It is never shown on its own, so it is not suppressed: the share is shown when its numerator
+    and the numerator + complement (the denominator) are both at or above the threshold.
+    """
+    raw = [part.values[i] for i in indices]
+    if not indices or any(v is None for v in raw):
+        return SUPPRESSED
+    value = sum(int(v) for v in raw if v is not None)
+    var = len(indices) * noise_variance(_mechanism(part), part.scale)
+    return Est(value / part.unit, None, None, var / part.unit**2)
+
+
+def _funnel_activity(noisy: NoisyResult) -> Presented:
+    persons, t = noisy.part("persons"), noisy.threshold
+    dims = list(noisy.dimensions)
+    rows = []
+    for i, cell in enumerate(persons.cells):
+        row: dict[str, Any] = {"stage": cell[0], **dict(zip(dims, cell[1:], strict=True))}
+        est = total(persons, [i], t)
+        _put(row, "persons", est, integer=True)
+        row["suppressed"] = est.suppressed
+        rows.append(row)
+    notes = [
+        "Stage activity: distinct persons active at each stage in the period, each stage counted on its own "
+        "(volumes, not conversion: a person may appear at a later stage without an earlier one).",
+        INTERVAL_NOTE,
+        *omitted_notes(noisy.meta),
+    ]
+    return Presented(columns=["stage", *dims, "persons", "persons_ci95", "suppressed"], rows=rows, notes=notes)
 
 
 # --- attribution ---------------------------------------------------------------------------
@@ -164,36 +224,38 @@ def _funnel_medians(noisy: NoisyResult) -> dict[str, Est]:
 
 def _attribution(noisy: NoisyResult) -> Presented:
     by = noisy.dimensions[0] if noisy.dimensions else "key"
-    credit = noisy.part("credit")
-    financed = next((p for p in noisy.parts if p.name == "credit_financed"), None)
-    rows = []
-    for i, cell in enumerate(credit.cells):
-        row: dict[str, Any] = {by: cell[0]}
-        main = estimate(credit, i)
-        _put(row, "credited_sales", main)
-        fin = estimate(financed, i) if financed else Est(None, None, None)
-        _put(row, "credited_financed_sales", fin)
-        row["suppressed"] = main.suppressed or (financed is not None and fin.suppressed)
-        rows.append(row)
-    rows.append(_attribution_total(noisy, by))
-    columns = [by, "credited_sales", "credited_sales_ci95", "credited_financed_sales", "credited_financed_sales_ci95", "suppressed"]
+    credit, t = noisy.part("credit"), noisy.threshold
+    financed = len(credit.cells[0]) == 2
+    values = list(dict.fromkeys(cell[0] for cell in credit.cells))
+    index = {cell: i for i, cell in enumerate(credit.cells)}
+    rows = [_attribution_row(credit, by, v, [index[c] for c in credit.cells if c[0] == v], financed, t) for v in values]
+    rows.append(_attribution_row(credit, by, "total", list(range(len(credit.cells))), financed, t))
+    columns = [by, "credited_sales", "credited_sales_ci95", "credited_financed_sales", "credited_financed_sales_ci95",
+               "financed_share", "financed_share_ci95", "suppressed"]
     notes = [
-        "credited_sales: sales credited to each value (fractional credit in sales units, noisy); 'unattributed' holds sales without a touch.",
-        "The 'total' row holds the noisy count of sales and of financed sales.",
-        "Intervals are 95% per value. Suppressed values are null, never 0.",
+        "credited_sales: sales credited to each value (fractional credit in sales, noisy); 'unattributed' holds sales without a touch; "
+        "'total' is every sale (the sum of all credits).",
+        "credited_financed_sales: the part of those credits from sales a captive contract financed; financed_share = financed / credited.",
+        INTERVAL_NOTE,
+        *omitted_notes(noisy.meta),
     ]
     return Presented(columns=columns, rows=rows, notes=notes)
 
 
-def _attribution_total(noisy: NoisyResult, by: str) -> dict[str, Any]:
-    sales = noisy.part("sales")
-    where = {cell[0]: i for i, cell in enumerate(sales.cells)}
-    row: dict[str, Any] = {by: "total"}
-    total = estimate(sales, where["sales"])
-    fin = estimate(sales, where["financed_sales"]) if "financed_sales" in where else Est(None, None, None)
-    _put(row, "credited_sales", total, integer=True)
-    _put(row, "credited_financed_sales", fin, integer=True)
-    row["suppressed"] = total.suppressed or ("financed_sales" in where and fin.suppressed)
+def _attribution_row(credit: NoisyPart, by: str, label: str, cells: list[int], financed: bool, t: int) -> dict[str, Any]:
+    row: dict[str, Any] = {by: label}
+    main = total(credit, cells, t)
+    _put(row, "credited_sales", main)
+    if financed:
+        fin_cells = [i for i in cells if credit.cells[i][1] == "financed"]
+        fin = total(credit, fin_cells, t)
+        rest = _cells(credit, [i for i in cells if credit.cells[i][1] != "financed"])
+        _put(row, "credited_financed_sales", fin)
+        _put(row, "financed_share", share(fin, rest) if not main.suppressed else SUPPRESSED)
+    else:
+        _put(row, "credited_financed_sales", NA)
+        _put(row, "financed_share", NA)
+    row["suppressed"] = main.suppressed
     return row
 
 
@@ -201,46 +263,51 @@ def _attribution_total(noisy: NoisyResult, by: str) -> dict[str, Any]:
 
 
 def _overlap(noisy: NoisyResult) -> Presented:
-    persons, shared = noisy.part("persons"), noisy.part("shared")
-    where = {cell[0]: i for i, cell in enumerate(persons.cells)}
+    venn, t = noisy.part("venn"), noisy.threshold
     rows = []
-    for i, (a, b) in enumerate(shared.cells):
-        pa, pb, both = estimate(persons, where[a]), estimate(persons, where[b]), estimate(shared, i)
+    for j in range(len(venn.cells) // 3):
+        a, b, _ = venn.cells[3 * j]
+        a_only, b_only, both = 3 * j, 3 * j + 1, 3 * j + 2
+        pa, pb, shared = total(venn, [a_only, both], t), total(venn, [b_only, both], t), total(venn, [both], t)
         row: dict[str, Any] = {"dataset_a": a, "dataset_b": b}
-        for name, est in (("persons_a", pa), ("persons_b", pb), ("shared", both)):
+        for name, est in (("persons_a", pa), ("persons_b", pb), ("shared", shared)):
             _put(row, name, est, integer=True)
-        _put(row, "match_rate_a", ratio(both, pa))
-        _put(row, "match_rate_b", ratio(both, pb))
-        row["suppressed"] = pa.suppressed or pb.suppressed or both.suppressed
+        _put(row, "match_rate_a", share(shared, _cells(venn, [a_only])) if not pa.suppressed else SUPPRESSED)
+        _put(row, "match_rate_b", share(shared, _cells(venn, [b_only])) if not pb.suppressed else SUPPRESSED)
+        row["suppressed"] = pa.suppressed or pb.suppressed or shared.suppressed
         rows.append(row)
     values_ = ("persons_a", "persons_b", "shared", "match_rate_a", "match_rate_b")
     columns = ["dataset_a", "dataset_b"] + [f"{n}{s}" for n in values_ for s in ("", "_ci95")]
     notes = [
-        "match_rate_a = shared / persons_a (consented persons only); intervals combine both operands' 95% intervals.",
-        "Suppressed values are null, never 0.",
+        "persons_a/b: consented persons in each dataset; shared: in both; match_rate_a = shared / persons_a.",
+        INTERVAL_NOTE,
     ]
     return Presented(columns=columns + ["suppressed"], rows=rows, notes=notes)
 
 
 def _lifecycle(noisy: NoisyResult) -> Presented:
     by = noisy.dimensions[0]
-    ending = noisy.part("ending")
-    seen = next((p for p in noisy.parts if p.name == "seen_again"), None)
+    ending, t = noisy.part("ending"), noisy.threshold
+    seen_known = "seen_again" not in (noisy.meta.get("omitted") or {})
+    index = {cell: i for i, cell in enumerate(ending.cells)}
     rows = []
-    for i, cell in enumerate(ending.cells):
-        row: dict[str, Any] = {by: cell[0]}
-        end = estimate(ending, i)
-        again = estimate(seen, i) if seen else Est(None, None, None)
+    for segment in dict.fromkeys(cell[0] for cell in ending.cells):
+        not_seen, seen = index[(segment, "not_seen")], index[(segment, "seen_again")]
+        row: dict[str, Any] = {by: segment}
+        end = total(ending, [not_seen, seen], t)
+        again = total(ending, [seen], t) if seen_known else NA
         _put(row, "contracts_ending", end, integer=True)
         _put(row, "seen_again", again, integer=True)
-        _put(row, "seen_again_rate", ratio(again, end))
-        row["suppressed"] = end.suppressed or (seen is not None and again.suppressed)
+        _put(row, "seen_again_rate", share(again, _cells(ending, [not_seen])) if not end.suppressed else SUPPRESSED)
+        row["suppressed"] = end.suppressed
         rows.append(row)
     columns = [by] + [f"{n}{s}" for n in ("contracts_ending", "seen_again", "seen_again_rate") for s in ("", "_ci95")] + ["suppressed"]
+    window = noisy.meta.get("window") or ["?", "?"]
     notes = [
-        "contracts_ending: persons with a contract ending in the window; "
+        f"contracts_ending: persons with a contract ending {window[0]} to {window[1]}, in the segment of the earliest; "
         "seen_again: of those, seen at the brand or a dealer since 180 days before the end.",
-        "Suppressed values are null, never 0.",
+        INTERVAL_NOTE,
+        *omitted_notes(noisy.meta),
     ]
     return Presented(columns=columns, rows=rows, notes=notes)
 
@@ -251,21 +318,22 @@ def _sql(noisy: NoisyResult) -> Presented:
     rows = []
     for i, cell in enumerate(first.cells):
         row: dict[str, Any] = dict(zip(dims, cell, strict=True))
-        ests = [(p.name, estimate(p, i)) for p in noisy.parts]
+        ests = [(p.name, total(p, [i], noisy.threshold)) for p in noisy.parts]
         for name, est in ests:
             _put(row, name, est, integer=True)
         row["suppressed"] = any(e.suppressed for _, e in ests)
         rows.append(row)
     columns = dims + [f"{p.name}{s}" for p in noisy.parts for s in ("", "_ci95")] + ["suppressed"]
-    return Presented(columns=columns, rows=rows, notes=["Every value is noisy with its 95% interval; suppressed values are null, never 0."])
+    return Presented(columns=columns, rows=rows, notes=[INTERVAL_NOTE])
 
 
 PRESENTERS: dict[str, Callable[[NoisyResult], Presented]] = {
     "funnel": _funnel,
+    "funnel_activity": _funnel_activity,
     "attribution": _attribution,
     "overlap": _overlap,
     "lifecycle": _lifecycle,
     "sql": _sql,
 }
 
-__all__ = ["Est", "Presented", "estimate", "median_from_histogram", "present", "ratio"]
+__all__ = ["Est", "Presented", "omitted_notes", "present", "share", "total"]

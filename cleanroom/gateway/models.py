@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cleanroom.partners import ID_PATTERN, NAME_PATTERN
 
-CellValue = str | int | float | bool | list[float | None] | None  # a list is a 95% interval [low, high]
+CellValue = str | int | float | bool | list[float | None] | list[str] | None  # a 95% interval [low, high], or the names in suppressed_values
 
 QUERY_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"
 PERIOD_PATTERN = r"^\d{4}-\d{2}$"
@@ -29,7 +29,7 @@ class _Model(BaseModel):
 _TEMPLATE_EXAMPLE = {
     "collaboration": "aurora-2026",
     "template": "funnel",
-    "params": {"dimensions": ["model"], "include_medians": True},
+    "params": {"dimensions": ["model"]},
     "epsilon": 0.5,
 }
 _SQL_EXAMPLE = {
@@ -83,13 +83,14 @@ class QueryResponse(_Model):
                 {
                     "query_id": "q_7f3a9c2e01b4",
                     "template": "funnel",
-                    "columns": ["stage", "model", "persons", "persons_ci95", "suppressed"],
-                    "rows": [["configurator", "aster", 4213, [4177.9, 4248.1], False], ["sale", "dune", None, None, True]],
+                    "columns": ["model", "stage", "persons", "persons_ci95", "suppressed", "suppressed_values"],
+                    "rows": [["aster", "configurator", 4213, [4207.0, 4219.0], False, []], ["dune", "sale", None, None, True, ["persons"]]],
                     "epsilon_charged": 0.5,
                     "budget_remaining": 4.5,
-                    "noise": [{"part": "persons", "mechanism": "laplace", "scale": 12.0, "ci95": 35.1}],
+                    "noise": [{"part": "reached", "mechanism": "laplace", "scale": 2.0, "ci95": 6.43}],
                     "suppressed_cells": 1,
                     "cached": False,
+                    "notes": ["Cohort: persons whose first configurator event falls in the period ..."],
                 }
             ]
         },
@@ -104,6 +105,7 @@ class QueryResponse(_Model):
     noise: list[NoiseInfo]
     suppressed_cells: int = Field(ge=0)
     cached: bool = Field(description="True when an identical earlier query's stored noisy result was returned.")
+    notes: list[str] = Field(default_factory=list, description="How to read the result: definitions, and why a stage or value is missing.")
 
 
 # --- budget ------------------------------------------------------------------------------------

@@ -325,7 +325,7 @@ def _payload(noisy: Any) -> dict[str, Any]:
     """The stored, releasable form: presented rows (noisy, post-processed) and how they were made."""
     shown = present(noisy)
     rows = [[row.get(c) for c in shown.columns] for row in shown.rows]
-    suppressed = sum(1 for p in noisy.parts for v in p.values if v is None)
+    suppressed = sum(len(row.get("suppressed_values") or []) for row in shown.rows)
     noise = [{"part": p.name, "mechanism": p.mechanism, "scale": p.scale / p.unit, "ci95": p.ci95 / p.unit} for p in noisy.parts]
     return {"template": noisy.template, "columns": shown.columns, "rows": rows, "noise": noise,
             "suppressed_cells": suppressed, "notes": list(shown.notes), "epsilon": noisy.epsilon}
@@ -335,7 +335,7 @@ def _response(query_id: str, payload: dict[str, Any], charged: float, remaining:
     return QueryResponse(
         query_id=query_id, template=payload["template"], columns=payload["columns"], rows=payload["rows"],
         epsilon_charged=charged, budget_remaining=remaining, noise=[NoiseInfo(**n) for n in payload["noise"]],
-        suppressed_cells=payload["suppressed_cells"], cached=cached,
+        suppressed_cells=payload["suppressed_cells"], cached=cached, notes=list(payload.get("notes") or []),
     )
 
 

@@ -1,14 +1,16 @@
 """``attribution``: sales (and financed sales) credited to campaigns or channels
 (docs/explanation/metrics.md, "Attribution"), every credit computed in SQL as integer milli-credits.
 
-Parts (epsilon weights in brackets):
+One part, ``credit`` (a partition of each sale's credit): cells ``(value, financing)`` over the
+campaign (or channel) domain + ``unattributed`` and, when the finance company's ``contracts`` are
+in scope, ``financing`` in (``not_financed``, ``financed``); each sale adds exactly 1000
+milli-credits in all (``kind="credit"``, ``per_person_total=1000``, ``unit=1000``). Credited
+sales per value, financed credits, the financed share and the total number of sales are sums
+and ratios of these cells, derived after the noise: no epsilon is spent on a separate count of
+sales (it equals the sum of the credits).
 
-- ``credit`` [2]: cells = the campaign (or channel) domain + ``unattributed``; each sale adds
-  exactly 1000 milli-credits in all (``kind="credit"``, ``per_person_total=1000``, ``unit=1000``).
-- ``credit_financed`` [1]: the same over financed sales only (needs finance ``contracts``).
-- ``sales`` [1]: counts, cells ``sales`` and ``financed_sales``.
-
-One sale per person (its earliest), so the credit vector moves by at most 1000 per person.
+One sale per person (its earliest; with ``month``, only if that sale falls in the month), so
+the credit vector moves by at most 1000 per person.
 Credits: non-last touches get ``floor`` of their share (linear and position-based in exact
 integer arithmetic; time-decay in floating point plus 1e-9 against representation error), and
 the last touch gets the residue, so each sale sums to exactly 1000.
@@ -21,9 +23,9 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt
 
 from cleanroom.aggregate import Bounds
-from cleanroom.engine._sql import Cte, ident, indent, lit_list, position, union_all
+from cleanroom.engine._sql import Cte, ident, indent, lit, lit_list, position, union_all
 from cleanroom.engine.builder import Builder, Params, parse_params
-from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, count_spec, cross_cells
+from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, cross_cells
 from cleanroom.engine.scope import DatasetRef, Scope
 from cleanroom.engine.views import PERSON
 from cleanroom.errors import PolicyError
@@ -32,7 +34,8 @@ TEMPLATE = "attribution"
 MILLI = 1000
 UNATTRIBUTED = "unattributed"
 FINANCE_WINDOW = (7, 30)  # contract start within [sale day - 7, sale day + 30]
-WEIGHTS = {"credit": 2, "credit_financed": 1, "sales": 1}
+WEIGHTS = {"credit": 1}
+FINANCING = ["not_financed", "financed"]
 Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based"]
 
 
@@ -42,6 +45,7 @@ class AttributionParams(Params):
     lookback_days: StrictInt = Field(default=30, ge=1, le=90)
     half_life_days: StrictInt = Field(default=7, ge=1, le=60)
     max_touches: StrictInt = Field(default=10, ge=1, le=20)
+    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Only sales in this month (YYYY-MM).")
 
 
 def raw_credit_sql(model: Model, half_life_days: int) -> str:
@@ -69,11 +73,12 @@ def compile_attribution(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
     contracts = scope.datasets_of("finance", "contracts")
     b = Builder(scope, TEMPLATE)
     _joins(b, touches, sales, contracts)
-    _sales(b, sales, contracts)
+    _sales(b, sales, contracts, params.month)
     _touches(b, touches, params, domain)
     _credits(b, params, unattributed=len(domain) + 1)
     specs = _specs(b, domain, params, financed=bool(contracts))
-    meta = {"parts_omitted": [] if contracts else ["credit_financed"], "weights": {s.plan.name: s.plan.weight for s in specs}}
+    omitted = {} if contracts else {"credited_financed_sales": "no finance contracts dataset is in scope for this role"}
+    meta = {"omitted": omitted, "financed": bool(contracts), "weights": {s.plan.name: s.plan.weight for s in specs}}
     return b.compiled(params, [params.by], specs, meta)
 
 
@@ -96,10 +101,12 @@ def _union(names: list[str], cols: str) -> str:
     return union_all([f"SELECT {cols} FROM {n}" for n in names])
 
 
-def _sales(b: Builder, sales: list[DatasetRef], contracts: list[DatasetRef]) -> None:
-    """Each person's earliest sale, and which of those a contract started around."""
+def _sales(b: Builder, sales: list[DatasetRef], contracts: list[DatasetRef], month: str | None) -> None:
+    """Each person's earliest sale (in ``month`` when given), and which of those a contract started around."""
     srcs = [b.source(f"src_sale_{i}", r, [PERSON, f"CAST({ident(r.event_time)} AS TIMESTAMP) AS ts"]) for i, r in enumerate(sales)]
     earliest = f"SELECT {PERSON}, min(ts) AS sold_at\nFROM (\n{indent(_union(srcs, f'{PERSON}, ts'))}\n)\nGROUP BY {PERSON}"
+    if month is not None:
+        earliest += f"\nHAVING strftime(min(ts), '%Y-%m') = {lit(month)}"
     b.add(Cte("sale", earliest, materialized=True))
     if not contracts:
         return
@@ -150,20 +157,19 @@ def _credits(b: Builder, params: AttributionParams, unattributed: int) -> None:
 
 
 def _specs(b: Builder, domain: list[str], params: AttributionParams, financed: bool) -> list[PartSpec]:
-    """The released parts; each aggregates ``credited`` (or ``sale``/``financed``) into ``agg_<part>``."""
+    """The one released part: milli-credits by (value, financing), a partition of every sale's 1000."""
     cells_axis = axis([*domain, UNATTRIBUTED])
     reach = max(1, min(params.max_touches, len(domain)))
     credit = Bounds(kind="credit", max_cells_per_person=reach, lower=0, upper=MILLI, per_person_total=MILLI)
-    specs = []
-    for name in ["credit", "credit_financed"] if financed else ["credit"]:
-        where = f"\nWHERE {PERSON} IN (SELECT {PERSON} FROM financed)" if name == "credit_financed" else ""
-        b.add(Cte(f"agg_{name}", f"SELECT k AS k0, sum(milli) AS n\nFROM credited{where}\nGROUP BY k"))
-        plan = PartPlan(name=name, cells=cross_cells([cells_axis]), bounds=credit, weight=WEIGHTS[name], unit=MILLI)
-        specs.append(PartSpec(plan=plan, agg=f"agg_{name}", axes=[cells_axis]))
-    totals = ["sales", "financed_sales"] if financed else ["sales"]
-    counts = [f"SELECT {i + 1} AS k0, count(*) AS n FROM {'sale' if t == 'sales' else 'financed'}" for i, t in enumerate(totals)]
-    b.add(Cte("agg_sales", union_all(counts)))
-    return [*specs, count_spec("sales", "agg_sales", [axis(totals)], reach=len(totals), weight=WEIGHTS["sales"])]
+    if financed:
+        fin = f"CASE WHEN {PERSON} IN (SELECT {PERSON} FROM financed) THEN 2 ELSE 1 END"
+        b.add(Cte("agg_credit", f"SELECT k AS k0, {fin} AS k1, sum(milli) AS n\nFROM credited\nGROUP BY ALL"))
+        axes = [cells_axis, axis(FINANCING)]
+    else:
+        b.add(Cte("agg_credit", "SELECT k AS k0, sum(milli) AS n\nFROM credited\nGROUP BY k"))
+        axes = [cells_axis]
+    plan = PartPlan(name="credit", cells=cross_cells(axes), bounds=credit, weight=WEIGHTS["credit"], unit=MILLI, derived=True)
+    return [PartSpec(plan=plan, agg="agg_credit", axes=axes)]
 
 
-__all__ = ["MILLI", "UNATTRIBUTED", "WEIGHTS", "AttributionParams", "compile_attribution", "raw_credit_sql"]
+__all__ = ["FINANCING", "MILLI", "UNATTRIBUTED", "WEIGHTS", "AttributionParams", "compile_attribution", "raw_credit_sql"]

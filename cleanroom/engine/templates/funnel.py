@@ -1,67 +1,86 @@
-"""``funnel``: distinct persons per journey stage, by up to two public dimensions, and the days
-between consecutive stages as a histogram (docs/explanation/metrics.md, "Funnel").
+"""``funnel``: a person-level, time-ordered cohort funnel (docs/explanation/metrics.md, "Funnel").
 
-Parts (epsilon weights in brackets):
+The cohort is the persons whose *entry* event (their first ever: the first configurator visit
+by default, the first lead with ``entry: lead``, the first finance application with
+``entry: application``) falls in the period: in a month of the policy's ``month`` domain, and in
+the requested ``month`` filter if any. A person reaches stage k when it has a stage-k event at
+or after reaching stage k-1 and within ``window_days`` of entry. Stages are therefore nested by
+construction and every conversion lies in [0, 1]. Dimensions and filters describe the cohort:
+they are read from the entry event (the cohort month is the month of entry).
 
-- ``persons`` [3]: cells ``(stage, dim...)``; a person counts once per cell, in at most
-  ``max_groups_per_person`` cells per stage (its earliest cells win), so at most
-  ``stages x min(max_groups_per_person, |cells per stage|)`` cells in all.
-- ``days_persons`` [1]: cells ``(stage_pair,)``; persons having both stages with ``days >= 0``.
-  It is the guard (suppression decider) of ``days``.
-- ``days`` [1]: cells ``(stage_pair, bucket)``; each person adds 1 to one bucket per pair.
+Finance is a branch, not a step: a person who reached ``sale`` is ``financed`` when a captive
+contract started 7 days before to 30 days after that sale (contracts that started before never
+count). With ``entry: application`` the finance company's own funnel runs instead:
+application -> approved -> contract.
 
-The days parts are ungrouped (the median is over all persons) and need the join of every
-dataset of stage k-1 with every dataset of stage k: a stage pair whose joins the caller's role
-may not make is left out (listed in ``meta["stage_pairs_omitted"]``); ``include_medians=false``
-drops the days parts altogether.
+One part, ``reached`` (a partition): each cohort person adds 1 to exactly one cell
+``(furthest stage, cohort cell)``, so its L1 sensitivity is 1 whatever the number of stages or
+groups. Stage counts, conversions and the financed share are sums and ratios of these cells,
+derived after the noise (engine/present.py); their intervals come from dp/accuracy.py.
+
+``view: activity`` is the other question, persons active at each stage (engine/templates/activity.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from pydantic import Field, StrictBool, field_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-from cleanroom.engine._sql import Cte, ident, position, union_all
-from cleanroom.engine.builder import Builder, Params, check_filters, dim_expr, filter_predicates, parse_params
-from cleanroom.engine.compiled import CompiledQuery, PartSpec, axis, count_spec, cross_cells
+from cleanroom.aggregate import Bounds
+from cleanroom.engine._sql import Cte, ident, indent, position, union_all
+from cleanroom.engine.builder import Builder, Params, dim_expr, parse_params
+from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, cross_cells
 from cleanroom.engine.scope import DatasetRef, PartnerRole, Scope
 from cleanroom.engine.views import PERSON
 from cleanroom.errors import PolicyError, QueryError
 
 TEMPLATE = "funnel"
-STAGES: tuple[tuple[str, PartnerRole, str], ...] = (
-    ("configurator", "brand", "web_sessions"),
-    ("lead", "dealer", "leads"),
-    ("test_drive", "dealer", "test_drives"),
-    ("application", "finance", "applications"),
-    ("sale", "dealer", "sales"),
-    ("contract", "finance", "contracts"),
-)
-STAGE_NAMES = tuple(s[0] for s in STAGES)
 DIMENSIONS = ("model", "region", "channel", "dealer_group", "month")
-MAX_DAYS = 365
-DAY_BUCKETS: tuple[tuple[int, int], ...] = tuple((d, d) for d in range(15)) + (
-    (15, 21), (22, 30), (31, 45), (46, 60), (61, 90), (91, 120), (121, 180), (181, MAX_DAYS),
-)
-WEIGHTS = {"persons": 3, "days_persons": 1, "days": 1}
+FINANCE_WINDOW = (7, 30)  # a contract starting within [sale day - 7, sale day + 30] finances the sale
+Entry = Literal["configurator", "lead", "application"]
 
 
-def bucket_label(lo: int, hi: int) -> str:
-    return str(lo) if lo == hi else f"{lo}-{hi}"
+@dataclass(frozen=True)
+class StageDef:
+    """One step of a funnel: the datasets that hold it and, optionally, a condition on its rows."""
+
+    name: str
+    role: PartnerRole
+    dataset: str
+    where: str | None = None  # e.g. approved applications only
+    by_day: bool = False  # the event time is a date: compare calendar days, not instants
 
 
-BUCKET_LABELS = [bucket_label(lo, hi) for lo, hi in DAY_BUCKETS]
+CONFIGURATOR = StageDef("configurator", "brand", "web_sessions")
+LEAD = StageDef("lead", "dealer", "leads")
+TEST_DRIVE = StageDef("test_drive", "dealer", "test_drives")
+SALE = StageDef("sale", "dealer", "sales")
+APPLICATION = StageDef("application", "finance", "applications")
+APPROVED = StageDef("approved", "finance", "applications", where="decision = 'approved'")
+CONTRACT = StageDef("contract", "finance", "contracts", by_day=True)
+FINANCED = "financed"
+
+FUNNELS: dict[str, tuple[StageDef, ...]] = {
+    "configurator": (CONFIGURATOR, LEAD, TEST_DRIVE, SALE),
+    "lead": (LEAD, TEST_DRIVE, SALE),
+    "application": (APPLICATION, APPROVED, CONTRACT),
+}
 
 
-def pair_label(a: str, b: str) -> str:
-    return f"{a}->{b}"
+def stage_names(entry: str) -> list[str]:
+    """The released stages of a funnel in order; the financed branch comes after ``sale``."""
+    names = [s.name for s in FUNNELS[entry]]
+    return names + [FINANCED] if names[-1] == SALE.name else names
 
 
 class FunnelParams(Params):
+    view: Literal["cohort", "activity"] = "cohort"
+    entry: Entry = "configurator"
+    window_days: StrictInt = Field(default=90, ge=1, le=365)
     dimensions: list[str] = Field(default_factory=list, max_length=2)
     filters: dict[str, list[str]] = Field(default_factory=dict)
-    include_medians: StrictBool = True
 
     @field_validator("dimensions")
     @classmethod
@@ -78,170 +97,239 @@ class FunnelParams(Params):
                 raise ValueError(f"filter {dim!r} needs a non-empty list of distinct values")
         return filters
 
+    @model_validator(mode="after")
+    def _activity_has_no_cohort(self) -> FunnelParams:
+        if self.view == "activity" and {"entry", "window_days"} & self.model_fields_set:
+            raise ValueError("entry and window_days describe a cohort; view 'activity' counts stages independently")
+        return self
 
+
+@dataclass
 class _Stage:
-    """One stage: its global id (``STAGES`` index + 1), datasets with their filters, sources."""
+    """A stage of this query: its definition, position and the sources that read it."""
 
-    def __init__(self, index: int, name: str, refs: list[DatasetRef], wheres: list[list[str]], dims: list[str]) -> None:
-        self.id, self.name, self.refs, self.wheres = index + 1, name, refs, wheres
-        self.grouped = all(dim_expr(r, d) is not None for r in refs for d in dims)
-        self.sources: list[str] = []
+    defn: StageDef
+    index: int
+    refs: list[DatasetRef]
+    sources: list[str] = field(default_factory=list)
 
 
 def compile_funnel(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
     params = parse_params(FunnelParams, TEMPLATE, raw)
-    axes = _axes(params, scope)
-    stages, unavailable = _stages(params, scope)
-    grouped = [s for s in stages if s.grouped]
-    if not grouped:
-        raise QueryError("query.invalid_params", f"{TEMPLATE}: no stage in scope has all of {params.dimensions + list(params.filters)}")
-    pairs, unjoinable = _pairs(stages, scope) if params.include_medians else ([], {})
+    if params.view == "activity":
+        from cleanroom.engine.templates.activity import compile_activity
+
+        return compile_activity(params, scope)
+    return _compile_cohort(params, scope)
+
+
+def _compile_cohort(params: FunnelParams, scope: Scope) -> CompiledQuery:
+    keys = _cohort_keys(params, scope)
     b = Builder(scope, TEMPLATE)
-    used = [s for s in stages if s.grouped or any(s in pair for pair in pairs)]
-    for stage in used:
-        _add_sources(b, stage, params.dimensions, axes)
-    _stage_rows(b, used, len(axes), materialized=bool(pairs and axes))
-    if pairs or not axes:
-        _first_days(b, materialized=bool(pairs and not axes))
-    specs = [_persons(b, grouped, axes, scope.max_groups_per_person)]
-    if pairs:
-        specs += _days(b, pairs)
+    entry = _entry_stage(params, scope)
+    stages, omitted = _reachable(b, entry, params, scope)
+    financed, why_not = _finance_branch(b, stages, scope)
+    if why_not:
+        omitted[FINANCED] = why_not
+    _entry_sources(b, entry, keys)
+    for stage in stages[1:]:
+        _stage_sources(b, stage)
+    _cohort(b, entry, keys, params, scope)
+    for prev, stage in zip(stages, stages[1:], strict=False):
+        _reach(b, prev, stage, params.window_days)
+    if financed:
+        _financed(b, stages[-1], financed)
+    names = [s.defn.name for s in stages] + ([FINANCED] if financed else [])
+    spec = _reached(b, names, keys, stages, bool(financed))
     meta = {
-        "stages_omitted": [s for s in STAGE_NAMES if s not in {g.name for g in grouped}],
-        "stages_unavailable": unavailable,
-        "stage_pairs": [pair_label(a.name, c.name) for a, c in pairs],
-        "stage_pairs_omitted": unjoinable,
-        "weights": {s.plan.name: s.plan.weight for s in specs},
+        "view": "cohort",
+        "entry": params.entry,
+        "stages": names,
+        "stages_omitted": omitted,
+        "window_days": params.window_days,
+        "weights": {"reached": 1},
     }
-    return b.compiled(params, params.dimensions, specs, meta)
+    return b.compiled(params, params.dimensions, [spec], meta)
 
 
-def _axes(params: FunnelParams, scope: Scope) -> list[list[str]]:
+@dataclass(frozen=True)
+class _Keys:
+    """The cohort's dimensions (grouped) and filters, as domains and filter ordinals."""
+
+    dims: list[str]
+    axes: list[list[str]]
+    filters: dict[str, list[int]]  # dimension -> allowed 1-based ordinals
+    all_dims: list[str]  # grouped first, then filter-only dimensions, then month for the period
+
+
+def _cohort_keys(params: FunnelParams, scope: Scope) -> _Keys:
     for dim in params.dimensions:
         if dim not in DIMENSIONS:
             raise PolicyError("policy.dimension_not_allowed", f"{TEMPLATE}: {dim!r} is not a funnel dimension {list(DIMENSIONS)}", dimension=dim)
-    check_filters(scope, params.filters, TEMPLATE)
-    return [scope.domain(d, TEMPLATE) for d in params.dimensions]
+    axes = [scope.domain(d, TEMPLATE) for d in params.dimensions]
+    filters: dict[str, list[int]] = {}
+    for dim, wanted in params.filters.items():
+        domain = scope.domain(dim, TEMPLATE)
+        unknown = [v for v in wanted if v not in domain]
+        if unknown:
+            raise QueryError("query.invalid_params", f"{TEMPLATE}: filters.{dim}: {unknown} not in the public domain {domain}", field=f"filters.{dim}")
+        filters[dim] = [domain.index(v) + 1 for v in wanted]
+    all_dims = list(params.dimensions) + [d for d in params.filters if d not in params.dimensions]
+    if "month" in scope.domains and "month" not in all_dims:
+        all_dims.append("month")  # the period: entry in a month of the public month domain
+    return _Keys(dims=list(params.dimensions), axes=axes, filters=filters, all_dims=all_dims)
 
 
-def _stages(params: FunnelParams, scope: Scope) -> tuple[list[_Stage], list[str]]:
-    """Stages with datasets in scope; a stage drops out when a dataset lacks a filtered column."""
-    stages, unavailable = [], []
-    for index, (name, role, dataset) in enumerate(STAGES):
-        refs = scope.datasets_of(role, dataset)
-        wheres = [filter_predicates(scope, r, params.filters, TEMPLATE) for r in refs]
-        if not refs or any(w is None for w in wheres):
-            unavailable.append(name)
-            continue
-        stages.append(_Stage(index, name, refs, [w or [] for w in wheres], params.dimensions))
-    return stages, unavailable
+def _entry_stage(params: FunnelParams, scope: Scope) -> _Stage:
+    defn = FUNNELS[params.entry][0]
+    refs = scope.datasets_of(defn.role, defn.dataset)
+    if not refs:
+        raise PolicyError("policy.dataset_not_in_scope", f"{TEMPLATE}: entry {params.entry!r} needs a {defn.role}'s {defn.dataset!r} dataset in scope",
+                          dataset=defn.dataset)
+    for dim in [*params.dimensions, *params.filters]:
+        lacking = [r.qualified for r in refs if dim_expr(r, dim) is None]
+        if lacking:
+            hint = " (dealer_group needs entry: lead)" if dim == "dealer_group" else ""
+            raise QueryError("query.invalid_params", f"{TEMPLATE}: the cohort is grouped by its entry event, and {lacking[0]} has no {dim!r}{hint}",
+                             field="dimensions")
+        if dim in params.filters:
+            for r in refs:
+                if not scope.is_filterable(dim, r.qualified):
+                    raise PolicyError("policy.filter_not_allowed", f"{TEMPLATE}: the policy does not allow filtering {r.qualified} on {dim!r}",
+                                      column=f"{r.qualified}.{dim}")
+    return _Stage(defn, 0, refs)
 
 
-def _add_sources(b: Builder, stage: _Stage, dims: list[str], axes: list[list[str]]) -> None:
-    """One bounded source per dataset of a stage that is read.
+def _reachable(b: Builder, entry: _Stage, params: FunnelParams, scope: Scope) -> tuple[list[_Stage], dict[str, str]]:
+    """The funnel's stages up to the first one the caller cannot link; the rest are omitted with the reason.
 
-    Dimension values become their ordinal in the public domain (NULL outside it) right at the
-    source, so everything downstream groups small integers.
+    Reaching stage k compares its rows with stage k-1 and with entry, so both joins must be
+    approved for the caller's role. Stages after a missing one cannot be reached at all.
     """
-    for i, (ref, where) in enumerate(zip(stage.refs, stage.wheres, strict=True)):
-        exprs = [dim_expr(ref, d) for d in dims]
-        select = [PERSON, f"CAST({ident(ref.event_time)} AS TIMESTAMP) AS ts"]
-        select += [f"{position(ax, e) if e else 'CAST(NULL AS INTEGER)'} AS d{j}" for j, (ax, e) in enumerate(zip(axes, exprs, strict=True))]
-        stage.sources.append(b.source(f"src_{stage.name}_{i}", ref, select, where))
+    stages, omitted = [entry], {}
+    defs = FUNNELS[params.entry]
+    for index, defn in enumerate(defs[1:], start=1):
+        refs = scope.datasets_of(defn.role, defn.dataset)
+        why = _why_unlinkable(refs, [*stages[-1].refs, *entry.refs], defn, scope)
+        if why:
+            omitted.update({d.name: why if d is defn else f"follows {defn.name}, which is omitted" for d in defs[index:]})
+            if defs[-1].name == SALE.name:
+                omitted[FINANCED] = f"follows {SALE.name}, which is omitted" if defn is not SALE else why
+            break
+        stages.append(_Stage(defn, index, refs))
+        for ref in refs:
+            for other in {r.qualified for r in [*stages[-2].refs, *entry.refs]}:
+                b.join(other, ref.qualified, f"reaching {defn.name}")
+    return stages, omitted
 
 
-def _stage_rows(b: Builder, stages: list[_Stage], m: int, materialized: bool) -> None:
-    """Every stage row as ``(s, pid, ts, d0..)``; materialized when two steps read it."""
-    dims = "".join(f", d{j}" for j in range(m))
-    rows = [f"SELECT {s.id} AS s, {PERSON}, ts{dims} FROM {src}" for s in stages for src in s.sources]
-    b.add(Cte("stage_rows", union_all(rows), materialized=materialized))
+def _why_unlinkable(refs: list[DatasetRef], before: list[DatasetRef], defn: StageDef, scope: Scope) -> str | None:
+    if not refs:
+        return f"no {defn.role}'s {defn.dataset!r} dataset is in scope"
+    for ref in refs:
+        for other in before:
+            if other.qualified != ref.qualified and not scope.join_approved(other.qualified, ref.qualified):
+                return f"the policy does not approve the join {other.qualified} <-> {ref.qualified} for this role"
+    return None
 
 
-def _first_days(b: Builder, materialized: bool) -> None:
-    """Each person's first day at each stage: the ungrouped persons count and the gaps read it."""
-    b.add(Cte("first_days", f"SELECT s, {PERSON}, CAST(min(ts) AS DATE) AS day\nFROM stage_rows\nGROUP BY s, {PERSON}", materialized=materialized))
+def _finance_branch(b: Builder, stages: list[_Stage], scope: Scope) -> tuple[list[DatasetRef], str | None]:
+    """The captive's contracts that can mark a sale as financed, or why the branch is omitted."""
+    if stages[-1].defn.name != SALE.name:
+        return [], None
+    contracts = scope.datasets_of(CONTRACT.role, CONTRACT.dataset)
+    why = _why_unlinkable(contracts, stages[-1].refs, CONTRACT, scope)
+    if why:
+        return [], why
+    for c in contracts:
+        for s in stages[-1].refs:
+            b.join(s.qualified, c.qualified, "marking financed sales")
+    return contracts, None
 
 
-def _persons(b: Builder, stages: list[_Stage], axes: list[list[str]], groups: int) -> PartSpec:
-    """Distinct persons per (stage, cell), at most ``groups`` cells per person and stage.
+def _select_time(ref: DatasetRef) -> str:
+    return f"CAST({ident(ref.event_time)} AS TIMESTAMP) AS ts"
 
-    A person's cells in a stage are ranked by their earliest row (then by ordinal), so which
-    cells survive the bound is deterministic. Ungrouped, it is a count of ``first_days``.
-    """
-    m = len(axes)
-    keys = ["s"] + [f"d{j}" for j in range(m)]
-    ids = ", ".join(str(s.id) for s in stages)
-    if m:
-        known = " AND ".join(f"d{j} IS NOT NULL" for j in range(m))
-        order = ", ".join(["min(ts)"] + keys[1:])
-        body = (
-            f"SELECT {', '.join(keys)}, {PERSON}\nFROM stage_rows\nWHERE s IN ({ids}) AND {known}\n"
-            f"GROUP BY {', '.join(keys)}, {PERSON}\n"
-            f"QUALIFY row_number() OVER (PARTITION BY s, {PERSON} ORDER BY {order}) <= {groups}"
-        )
-        b.add(Cte("persons_cells", body))
-        source = "persons_cells"
+
+def _where(defn: StageDef, ref: DatasetRef) -> list[str]:
+    if defn.where is None:
+        return []
+    column = defn.where.split(" ", 1)[0]
+    if column not in ref.columns:
+        raise QueryError("query.invalid_params", f"{TEMPLATE}: stage {defn.name!r} needs column {column!r} in {ref.qualified}")
+    return [defn.where]
+
+
+def _entry_sources(b: Builder, entry: _Stage, keys: _Keys) -> None:
+    """Entry rows with every cohort dimension as its ordinal in the public domain (NULL outside it)."""
+    for i, ref in enumerate(entry.refs):
+        select = [PERSON, _select_time(ref)]
+        for j, dim in enumerate(keys.all_dims):
+            expr = dim_expr(ref, dim)
+            select.append(f"{position(b.scope.domain(dim, TEMPLATE), expr) if expr else 'CAST(NULL AS INTEGER)'} AS d{j}")
+        entry.sources.append(b.source(f"src_{entry.defn.name}_{i}", entry.refs[i], select, _where(entry.defn, ref)))
+
+
+def _stage_sources(b: Builder, stage: _Stage) -> None:
+    for i, ref in enumerate(stage.refs):
+        stage.sources.append(b.source(f"src_{stage.defn.name}_{i}", ref, [PERSON, _select_time(ref)], _where(stage.defn, ref)))
+
+
+def _cohort(b: Builder, entry: _Stage, keys: _Keys, params: FunnelParams, scope: Scope) -> None:
+    """Each person's first entry event; the cohort keeps those whose cell is known and in the filters/period."""
+    dims = "".join(f", d{j}" for j in range(len(keys.all_dims)))
+    rows = union_all([f"SELECT {PERSON}, ts{dims} FROM {src}" for src in entry.sources])
+    order = ", ".join(["ts"] + [f"d{j}" for j in range(len(keys.all_dims))])
+    first = f"SELECT {PERSON}, ts AS t0{dims}\nFROM (\n{indent(rows)}\n)\nQUALIFY row_number() OVER (PARTITION BY {PERSON} ORDER BY {order}) = 1"
+    b.add(Cte("first_entry", first))
+    conds = [f"d{j} IS NOT NULL" for j in range(len(keys.all_dims))]
+    conds += [f"d{keys.all_dims.index(d)} IN ({', '.join(map(str, ords))})" for d, ords in keys.filters.items()]
+    where = "\nWHERE " + "\n  AND ".join(conds) if conds else ""
+    b.add(Cte("cohort", f"SELECT *\nFROM first_entry{where}", materialized=True, comment="the cohort: first entry in the period"))
+
+
+def _reach(b: Builder, prev: _Stage, stage: _Stage, window: int) -> None:
+    """When each person first reached ``stage``: at or after reaching ``prev``, within the window of entry."""
+    rows = union_all([f"SELECT {PERSON}, ts FROM {src}" for src in stage.sources])
+    before = "c" if prev.index == 0 else f"r{prev.index}"
+    t_prev = "c.t0" if prev.index == 0 else f"{before}.t"
+    if stage.defn.by_day:
+        cond = f"CAST(x.ts AS DATE) >= CAST({t_prev} AS DATE) AND CAST(x.ts AS DATE) <= CAST(c.t0 AS DATE) + {window}"
     else:
-        source = f"first_days\nWHERE s IN ({ids})"
-    out = ", ".join(f"{k} AS k{j}" for j, k in enumerate(keys))
-    b.add(Cte("agg_persons", f"SELECT {out}, count(*) AS n\nFROM {source}\nGROUP BY {', '.join(keys)}"))
-    all_axes = [[(s.id, s.name) for s in stages], *map(axis, axes)]
-    per_stage = min(groups, len(cross_cells([axis(a) for a in axes]))) if m else 1
-    return count_spec("persons", "agg_persons", all_axes, reach=len(stages) * per_stage, weight=WEIGHTS["persons"])
-
-
-def _pairs(stages: list[_Stage], scope: Scope) -> tuple[list[tuple[_Stage, _Stage]], dict[str, str]]:
-    """Consecutive available stages whose datasets the policy lets the caller join.
-
-    A pair whose join is not approved (e.g. contracts with sales for a dealer analyst) is left
-    out of the medians and reported, rather than failing the whole funnel: its stage counts
-    need no join at all.
-    """
-    by_id = {s.id: s for s in stages}
-    pairs, unjoinable = [], {}
-    for a, c in ((by_id[i], by_id[i + 1]) for i in range(1, len(STAGES)) if i in by_id and i + 1 in by_id):
-        refused = [(x.qualified, y.qualified) for x in a.refs for y in c.refs if not scope.join_approved(x.qualified, y.qualified)]
-        if refused:
-            unjoinable[pair_label(a.name, c.name)] = f"the policy does not approve the join {refused[0][0]} <-> {refused[0][1]}"
-        else:
-            pairs.append((a, c))
-    return pairs, unjoinable
-
-
-def _days(b: Builder, pairs: list[tuple[_Stage, _Stage]]) -> list[PartSpec]:
-    """Days from each person's first day at stage k-1 to its first day at stage k, bucketed."""
-    for a, c in pairs:
-        for ra in a.refs:
-            for rc in c.refs:
-                b.join(ra.qualified, rc.qualified, f"median days {pair_label(a.name, c.name)}")
-    labels = [pair_label(a.name, c.name) for a, c in pairs]
-    b.add(Cte("gaps", _gaps_sql([a.id for a, _ in pairs]), materialized=True))
-    b.add(Cte("agg_days_persons", "SELECT k0, count(*) AS n\nFROM gaps\nGROUP BY k0"))
-    b.add(Cte("agg_days", f"SELECT k0, {_bucket_case()} AS k1, count(*) AS n\nFROM gaps\nGROUP BY ALL"))
-    n, pair_axis, bucket_axis = len(pairs), axis(labels), axis(BUCKET_LABELS)
-    guard_cells = [i // len(BUCKET_LABELS) for i in range(n * len(BUCKET_LABELS))]
-    return [
-        count_spec("days_persons", "agg_days_persons", [pair_axis], reach=n, weight=WEIGHTS["days_persons"]),
-        count_spec("days", "agg_days", [pair_axis, bucket_axis], reach=n, weight=WEIGHTS["days"], guard="days_persons", guard_cells=guard_cells),
-    ]
-
-
-def _gaps_sql(from_ids: list[int]) -> str:
-    """Days between first days at consecutive stages (ids differ by 1), keyed by pair ordinal."""
-    ids = ", ".join(map(str, from_ids))
-    return (
-        f"SELECT list_position([{ids}], a.s) AS k0, least(date_diff('day', a.day, c.day), {MAX_DAYS}) AS days\n"
-        "FROM first_days AS a\n"
-        f"JOIN first_days AS c ON c.{PERSON} = a.{PERSON} AND c.s = a.s + 1\n"
-        f"WHERE a.s IN ({ids}) AND c.day >= a.day"
+        cond = f"x.ts >= {t_prev} AND x.ts <= c.t0 + INTERVAL {window} DAY"
+    join_prev = "" if prev.index == 0 else f"JOIN reach_{prev.index} AS {before} ON {before}.{PERSON} = c.{PERSON}\n"
+    body = (
+        f"SELECT c.{PERSON}, min(x.ts) AS t\nFROM cohort AS c\n{join_prev}"
+        f"JOIN (\n{indent(rows)}\n) AS x ON x.{PERSON} = c.{PERSON}\nWHERE {cond}\nGROUP BY c.{PERSON}"
     )
+    b.add(Cte(f"reach_{stage.index}", body, materialized=True, comment=f"reached {stage.defn.name}"))
 
 
-def _bucket_case() -> str:
-    """The 1-based bucket ordinal of ``days`` (buckets 0..14 are single days)."""
-    whens = ["WHEN days <= 14 THEN days + 1"]
-    whens += [f"WHEN days <= {hi} THEN {i + 1}" for i, (_, hi) in enumerate(DAY_BUCKETS) if i >= 15 and hi < MAX_DAYS]
-    return "CASE " + " ".join(whens) + f" ELSE {len(DAY_BUCKETS)} END"
+def _financed(b: Builder, sale: _Stage, contracts: list[DatasetRef]) -> None:
+    srcs = [b.source(f"src_contract_{i}", r, [PERSON, f"CAST({ident(r.event_time)} AS DATE) AS day"]) for i, r in enumerate(contracts)]
+    rows = union_all([f"SELECT {PERSON}, day FROM {s}" for s in srcs])
+    before, after = FINANCE_WINDOW
+    body = (
+        f"SELECT DISTINCT s.{PERSON}\nFROM reach_{sale.index} AS s\nJOIN (\n{indent(rows)}\n) AS f ON f.{PERSON} = s.{PERSON}\n"
+        f"WHERE f.day BETWEEN CAST(s.t AS DATE) - {before} AND CAST(s.t AS DATE) + {after}"
+    )
+    b.add(Cte("financed", body, materialized=True, comment="sales a captive contract started around"))
 
 
-__all__ = ["BUCKET_LABELS", "DAY_BUCKETS", "DIMENSIONS", "STAGES", "WEIGHTS", "FunnelParams", "compile_funnel", "pair_label"]
+def _reached(b: Builder, names: list[str], keys: _Keys, stages: list[_Stage], financed: bool) -> PartSpec:
+    """Cohort persons by furthest stage reached and cohort cell: one cell per person (L1 = 1)."""
+    whens = []
+    if financed:
+        whens.append(f"WHEN c.{PERSON} IN (SELECT {PERSON} FROM financed) THEN {len(names)}")
+    whens += [f"WHEN c.{PERSON} IN (SELECT {PERSON} FROM reach_{s.index}) THEN {s.index + 1}" for s in reversed(stages[1:])]
+    furthest = f"CASE {' '.join(whens)} ELSE 1 END" if whens else "1"
+    m = len(keys.dims)
+    out = ", ".join([f"{furthest} AS k0"] + [f"c.d{j} AS k{j + 1}" for j in range(m)])
+    group = ", ".join(f"k{j}" for j in range(m + 1))
+    b.add(Cte("agg_reached", f"SELECT {out}, count(*) AS n\nFROM cohort AS c\nGROUP BY {group}"))
+    axes = [axis(names), *(axis(a) for a in keys.axes)]
+    plan = PartPlan(name="reached", cells=cross_cells(axes), bounds=Bounds(kind="count", max_cells_per_person=1), weight=1, derived=True)
+    return PartSpec(plan=plan, agg="agg_reached", axes=axes)
+
+
+__all__ = ["DIMENSIONS", "FINANCED", "FUNNELS", "FunnelParams", "StageDef", "compile_funnel", "stage_names"]

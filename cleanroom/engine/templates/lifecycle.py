@@ -1,13 +1,13 @@
 """``lifecycle``: contracts ending in a window, by segment, and how many of those persons were
 seen again at the brand or a dealer (metrics.md, "Lifecycle").
 
-Parts (epsilon weights in brackets):
-
-- ``ending`` [1]: cells ``(segment,)``; distinct persons with a contract whose ``end_date`` is in
-  ``[window_start, window_end]``, in at most ``max_groups_per_person`` segments (earliest end wins).
-- ``seen_again`` [1]: cells ``(segment,)``; of those, persons with a ``web_sessions``, ``leads``
-  or ``test_drives`` row at or after ``end_date - 180 days`` (the earliest such end date of
-  the person in that segment). Omitted when none of those datasets is in scope.
+One part, ``ending`` (a partition): cells ``(segment, seen)`` with ``seen`` in (``not_seen``,
+``seen_again``). A person with a contract whose ``end_date`` is in ``[window_start,
+window_end]`` counts once, in the segment of its earliest such contract (so L1 = 1), as
+``seen_again`` when it has a ``web_sessions``, ``leads`` or ``test_drives`` row at or after
+``end_date - 180 days``. Contracts ending per segment, persons seen again and the rate are sums
+and ratios of these cells, derived after the noise. Without any activity dataset in scope
+every person is ``not_seen`` and the seen-again numbers are omitted.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pydantic import model_validator
 
 from cleanroom.engine._sql import Cte, date_lit, ident, indent, position, union_all
 from cleanroom.engine.builder import Builder, Params, dim_expr, parse_params
-from cleanroom.engine.compiled import CompiledQuery, axis, count_spec
+from cleanroom.aggregate import Bounds
+from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, cross_cells
 from cleanroom.engine.scope import DatasetRef, PartnerRole, Scope
 from cleanroom.engine.views import PERSON
 from cleanroom.errors import PolicyError
@@ -28,7 +29,8 @@ TEMPLATE = "lifecycle"
 MAX_WINDOW_DAYS = 366
 SEEN_WITHIN_DAYS = 180
 ACTIVITY: tuple[tuple[PartnerRole, str], ...] = (("brand", "web_sessions"), ("dealer", "leads"), ("dealer", "test_drives"))
-WEIGHTS = {"ending": 1, "seen_again": 1}
+WEIGHTS = {"ending": 1}
+SEEN = ["not_seen", "seen_again"]
 
 
 class LifecycleParams(Params):
@@ -56,18 +58,21 @@ def compile_lifecycle(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
     for c in contracts:
         for a in activity:
             b.join(c.qualified, a.qualified, "seen again")
-    _ending(b, contracts, params, domain, scope.max_groups_per_person)
-    reach = min(scope.max_groups_per_person, len(domain))
-    seg_axis = axis(domain)
-    specs = [count_spec("ending", "agg_ending", [seg_axis], reach=reach, weight=WEIGHTS["ending"])]
+    _ending(b, contracts, params, domain)
+    seen = "0"
     if activity:
         _seen(b, activity)
-        specs.append(count_spec("seen_again", "agg_seen_again", [seg_axis], reach=reach, weight=WEIGHTS["seen_again"]))
-    meta = {"parts_omitted": [] if activity else ["seen_again"], "weights": {s.plan.name: s.plan.weight for s in specs}}
-    return b.compiled(params, [params.by], specs, meta)
+        seen = f"CASE WHEN {PERSON} IN (SELECT {PERSON} FROM seen_again) THEN 1 ELSE 0 END"
+    b.add(Cte("agg_ending", f"SELECT k0, 1 + {seen} AS k1, count(*) AS n\nFROM ending\nGROUP BY ALL"))
+    axes = [axis(domain), axis(SEEN)]
+    plan = PartPlan(name="ending", cells=cross_cells(axes), bounds=Bounds(kind="count", max_cells_per_person=1), weight=1, derived=True)
+    omitted = {} if activity else {"seen_again": "no web_sessions, leads or test_drives dataset is in scope for this role"}
+    meta = {"omitted": omitted, "window": [params.window_start.isoformat(), params.window_end.isoformat()], "weights": WEIGHTS}
+    return b.compiled(params, [params.by], [PartSpec(plan=plan, agg="agg_ending", axes=axes)], meta)
 
 
-def _ending(b: Builder, contracts: list[DatasetRef], params: LifecycleParams, domain: list[str], groups: int) -> None:
+def _ending(b: Builder, contracts: list[DatasetRef], params: LifecycleParams, domain: list[str]) -> None:
+    """Each person's earliest contract end in the window, and its segment (one per person)."""
     srcs = []
     for i, r in enumerate(contracts):
         seg = dim_expr(r, params.by)
@@ -78,13 +83,12 @@ def _ending(b: Builder, contracts: list[DatasetRef], params: LifecycleParams, do
         srcs.append(b.source(f"src_contract_{i}", r, [PERSON, f"CAST({ident('end_date')} AS DATE) AS end_day", f"{position(domain, seg)} AS seg"]))
     rows = union_all([f"SELECT {PERSON}, end_day, seg FROM {s}" for s in srcs])
     body = (
-        f"SELECT {PERSON}, seg AS k0, min(end_day) AS end_day\nFROM (\n{indent(rows)}\n)\n"
+        f"SELECT {PERSON}, seg AS k0, end_day\nFROM (\n{indent(rows)}\n)\n"
         f"WHERE end_day BETWEEN {date_lit(params.window_start)} AND {date_lit(params.window_end)}\n"
-        f"  AND seg IS NOT NULL\nGROUP BY {PERSON}, seg\n"
-        f"QUALIFY row_number() OVER (PARTITION BY {PERSON} ORDER BY min(end_day), seg) <= {groups}"
+        f"  AND seg IS NOT NULL\n"
+        f"QUALIFY row_number() OVER (PARTITION BY {PERSON} ORDER BY end_day, seg) = 1"
     )
     b.add(Cte("ending", body, materialized=True))
-    b.add(Cte("agg_ending", "SELECT k0, count(*) AS n\nFROM ending\nGROUP BY k0"))
 
 
 def _seen(b: Builder, activity: list[DatasetRef]) -> None:
@@ -92,10 +96,10 @@ def _seen(b: Builder, activity: list[DatasetRef]) -> None:
     rows = union_all([f"SELECT {PERSON}, ts FROM {s}" for s in srcs])
     b.add(Cte("last_seen", f"SELECT {PERSON}, max(ts) AS ts\nFROM (\n{indent(rows)}\n)\nGROUP BY {PERSON}"))
     body = (
-        f"SELECT e.k0, count(*) AS n\nFROM ending AS e\nJOIN last_seen AS l ON l.{PERSON} = e.{PERSON}\n"
-        f"WHERE l.ts >= CAST(e.end_day AS TIMESTAMP) - INTERVAL {SEEN_WITHIN_DAYS} DAY\nGROUP BY e.k0"
+        f"SELECT e.{PERSON}\nFROM ending AS e\nJOIN last_seen AS l ON l.{PERSON} = e.{PERSON}\n"
+        f"WHERE l.ts >= CAST(e.end_day AS TIMESTAMP) - INTERVAL {SEEN_WITHIN_DAYS} DAY"
     )
-    b.add(Cte("agg_seen_again", body))
+    b.add(Cte("seen_again", body))
 
 
-__all__ = ["WEIGHTS", "LifecycleParams", "compile_lifecycle"]
+__all__ = ["SEEN", "WEIGHTS", "LifecycleParams", "compile_lifecycle"]

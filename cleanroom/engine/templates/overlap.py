@@ -1,14 +1,11 @@
 """``overlap``: how many consented persons two datasets share (metrics.md, "Overlap").
 
-Parts (epsilon weights in brackets):
-
-- ``persons`` [1]: cells ``(dataset,)``, distinct consented persons of each dataset involved.
-- ``shared`` [1]: cells ``(dataset_a, dataset_b)``, persons in both, per approved pair.
-
-A dataset's count is released once even when it is in several pairs (``persons_a`` and
-``persons_b`` of every pair come from the ``persons`` part), which halves the noise of a naive
-per-pair layout. Distinct persons do not depend on how many rows a person has, so the per-person
-row bound is skipped here (it would change nothing).
+One part, ``venn`` (a partition per pair): cells ``(dataset_a, dataset_b, region)`` with region
+in (``a_only``, ``b_only``, ``both``); a person adds 1 to exactly one region of each pair it
+appears in, so the L1 sensitivity is the number of pairs (1 for the usual single pair). Persons
+of each dataset, shared persons and match rates are sums and ratios of the regions, derived
+after the noise. Distinct persons do not depend on how many rows a person has, so the
+per-person row bound is skipped here (it would change nothing).
 """
 
 from __future__ import annotations
@@ -21,13 +18,14 @@ from pydantic import field_validator
 from cleanroom.aggregate import Bounds
 from cleanroom.engine._sql import Cte, union_all
 from cleanroom.engine.builder import Builder, Params, parse_params
-from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, count_spec
+from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec
 from cleanroom.engine.scope import Scope
 from cleanroom.engine.views import PERSON
 from cleanroom.errors import PolicyError, QueryError
 
 TEMPLATE = "overlap"
-WEIGHTS = {"persons": 1, "shared": 1}
+WEIGHTS = {"venn": 1}
+REGIONS = ("a_only", "b_only", "both")
 
 
 class OverlapParams(Params):
@@ -52,17 +50,16 @@ def compile_overlap(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
     for i, q in enumerate(names):
         b.add(Cte(f"people_{i}", f"SELECT DISTINCT {PERSON} FROM {src[q]}", materialized=True))
     idx = {q: i for i, q in enumerate(names)}
-    b.add(Cte("agg_persons", union_all([f"SELECT {idx[q] + 1} AS k0, count(*) AS n FROM people_{idx[q]}" for q in names])))
-    shared = [
-        f"SELECT {j + 1} AS k0, count(*) AS n FROM people_{idx[a]} JOIN people_{idx[c]} USING ({PERSON})" for j, (a, c) in enumerate(pairs)
+    regions = [
+        f"SELECT {3 * j} + CASE WHEN a.{PERSON} IS NULL THEN 2 WHEN c.{PERSON} IS NULL THEN 1 ELSE 3 END AS k0, count(*) AS n\n"
+        f"FROM people_{idx[a]} AS a FULL JOIN people_{idx[c]} AS c ON a.{PERSON} = c.{PERSON}\nGROUP BY 1"
+        for j, (a, c) in enumerate(pairs)
     ]
-    b.add(Cte("agg_shared", union_all(shared)))
-    specs = [
-        count_spec("persons", "agg_persons", [axis(names)], reach=len(names), weight=WEIGHTS["persons"]),
-        PartSpec(PartPlan(name="shared", cells=list(pairs), bounds=Bounds(kind="count", max_cells_per_person=len(pairs)), weight=WEIGHTS["shared"]),
-                 "agg_shared", explicit=True),
-    ]
-    return b.compiled(params, [], specs, {"pairs": [list(p) for p in pairs], "weights": WEIGHTS})
+    b.add(Cte("agg_venn", union_all(regions)))
+    cells = [(a, c, region) for a, c in pairs for region in REGIONS]
+    bounds = Bounds(kind="count", max_cells_per_person=len(pairs))
+    spec = PartSpec(PartPlan(name="venn", cells=cells, bounds=bounds, weight=WEIGHTS["venn"], derived=True), "agg_venn", explicit=True)
+    return b.compiled(params, [], [spec], {"pairs": [list(p) for p in pairs], "weights": WEIGHTS})
 
 
 def _pairs(params: OverlapParams, scope: Scope) -> list[tuple[str, str]]:
@@ -81,4 +78,4 @@ def _pairs(params: OverlapParams, scope: Scope) -> list[tuple[str, str]]:
     return pairs
 
 
-__all__ = ["WEIGHTS", "OverlapParams", "compile_overlap"]
+__all__ = ["REGIONS", "WEIGHTS", "OverlapParams", "compile_overlap"]

@@ -24,20 +24,23 @@ def sale(pid: int, days: float, price: int, model: str = "aster") -> dict[str, A
     return {"pid": pid, "sold_at": at(days), "dealer_id": "NS-01", "model": model, "region": "north", "price_band": "<30k", "price_eur": price}
 
 
-def test_a_person_with_every_model_counts_in_at_most_max_groups_cells() -> None:
+def test_stage_activity_counts_a_person_in_at_most_max_groups_cells() -> None:
     tables = Tables().consent_everyone([1])
     tables.add("aurora-motors.web_sessions", [ws(1, 10 - i, m) for i, m in enumerate(MODELS)])
-    result = execute(compile_query("funnel", {"dimensions": ["model"]}, make_scope(max_groups_per_person=4)), tables.con)
+    params = {"view": "activity", "dimensions": ["model"]}
+    result = execute(compile_query("funnel", params, make_scope(max_groups_per_person=4)), tables.con)
     # Earliest first: fjord (day 5), ember, dune, cirrus.
     assert values_of(result, "persons") == {f"configurator|{m}": 1 for m in ("cirrus", "dune", "ember", "fjord")}
     assert result.part("persons").bounds.max_cells_per_person == 6 * 4
 
 
-def test_a_person_active_in_ten_months_counts_in_its_first_four() -> None:
+def test_the_cohort_funnel_counts_a_person_once_in_the_cell_of_its_first_visit() -> None:
     tables = Tables().consent_everyone([1])
-    tables.add("aurora-motors.web_sessions", [ws(1, 31 * i, "aster") for i in range(10)])
-    result = execute(compile_query("funnel", {"dimensions": ["month"], "include_medians": False}, make_scope()), tables.con)
-    assert values_of(result, "persons") == {f"configurator|2026-{m:02d}": 1 for m in (1, 2, 3, 4)}
+    tables.add("aurora-motors.web_sessions", [ws(1, 10 - i, m) for i, m in enumerate(MODELS)] + [ws(1, 31 * i, "aster") for i in range(10)])
+    for params in ({"dimensions": ["model"]}, {"dimensions": ["month"]}):
+        result = execute(compile_query("funnel", params, make_scope(max_groups_per_person=4)), tables.con)
+        assert sum(result.part("reached").values) == 1 and result.part("reached").bounds.max_cells_per_person == 1
+    assert values_of(result, "reached") == {"configurator|2026-01": 1}
 
 
 def test_rows_per_person_and_clamping_bound_a_sum() -> None:
@@ -64,13 +67,14 @@ def test_the_rows_bound_keeps_the_earliest_rows() -> None:
 def test_every_cell_of_the_public_domain_is_reported_even_on_empty_data() -> None:
     compiled = compile_query("funnel", {"dimensions": ["region", "model"]}, make_scope())
     result = execute(compiled, Tables().consent_everyone([]).con)
-    persons = result.part("persons")
-    # Applications and contracts have no region: 4 stages x 5 regions x 6 models.
-    assert result.meta["stages_omitted"] == ["application", "contract"]
-    assert len(persons.cells) == len(set(persons.cells)) == 4 * 5 * 6
-    assert persons.cells[:2] == [("configurator", "north", "aster"), ("configurator", "north", "borealis")]
-    assert set(persons.values) == {0}
-    assert len(result.part("days").cells) == 5 * 23 and set(result.part("days").values) == {0}
+    reached = result.part("reached")
+    # 5 stages (configurator, lead, test_drive, sale, financed) x 5 regions x 6 models.
+    assert result.meta["stages"] == ["configurator", "lead", "test_drive", "sale", "financed"]
+    assert len(reached.cells) == len(set(reached.cells)) == 5 * 5 * 6
+    assert reached.cells[:2] == [("configurator", "north", "aster"), ("configurator", "north", "borealis")]
+    assert set(reached.values) == {0}
+    activity = execute(compile_query("funnel", {"view": "activity", "dimensions": ["region"]}, make_scope()), Tables().consent_everyone([]).con)
+    assert activity.meta["stages_omitted"] == {s: "no dataset in scope has every requested dimension and filter" for s in ("application", "contract")}
 
 
 # --- add one extreme person: no part may move further than its bounds ----------------------------
@@ -116,6 +120,9 @@ QUERIES = [
     ("funnel", {}),
     ("funnel", {"dimensions": ["model", "month"]}),
     ("funnel", {"dimensions": ["region"], "filters": {"model": ["aster", "dune"]}}),
+    ("funnel", {"entry": "lead", "dimensions": ["dealer_group"], "window_days": 365}),
+    ("funnel", {"entry": "application", "dimensions": ["month"]}),
+    ("funnel", {"view": "activity", "dimensions": ["model"]}),
     ("attribution", {"model": "linear"}),
     ("attribution", {"model": "time_decay", "by": "channel", "max_touches": 20}),
     ("attribution", {"model": "position_based", "lookback_days": 90}),

@@ -78,7 +78,7 @@ def test_the_statement_really_relies_on_the_views() -> None:
 @pytest.mark.parametrize("now", [NOW, datetime(2026, 5, 31)], ids=["after-revocation", "before-revocation"])
 def test_a_revocation_applies_identically(now: datetime) -> None:
     tables = journeys.load(Tables())
-    filtered, applied, _ = both_modes(tables, "funnel", {"dimensions": ["model"]}, now=now)
+    filtered, applied, _ = both_modes(tables, "funnel", {"view": "activity", "dimensions": ["model"]}, now=now)
     assert cells(applied) == cells(filtered)
     assert ("lead|dune" in cells(applied)["persons"]) == (now < datetime(2026, 6, 1))
 
@@ -86,7 +86,7 @@ def test_a_revocation_applies_identically(now: datetime) -> None:
 def test_a_grant_dated_later_applies_identically_once_it_passes() -> None:
     tables = journeys.load(Tables()).consent("aurora-motors", [8], granted=NOW + timedelta(days=1))
     for now, expected in ((NOW, 2), (NOW + timedelta(days=2), 3)):
-        filtered, applied, _ = both_modes(tables, "funnel", {"dimensions": ["model"]}, now=now)
+        filtered, applied, _ = both_modes(tables, "funnel", {"view": "activity", "dimensions": ["model"]}, now=now)
         assert cells(applied) == cells(filtered)
         assert cells(applied)["persons"]["configurator|aster"] == expected
 

@@ -53,7 +53,7 @@ def test_unknown_template() -> None:
 
 def test_defaults_are_echoed_in_the_compiled_params() -> None:
     compiled = compile_query("attribution", {}, make_scope(consent_purposes=["measurement", "attribution"]))
-    assert compiled.params == {"model": "last_touch", "by": "campaign", "lookback_days": 30, "half_life_days": 7, "max_touches": 10}
+    assert compiled.params == {"model": "last_touch", "by": "campaign", "lookback_days": 30, "half_life_days": 7, "max_touches": 10, "month": None}
 
 
 def policy_error(template: str, params: dict[str, Any], **scope: Any) -> CleanroomError:
@@ -78,9 +78,12 @@ def test_a_filter_on_a_column_the_policy_does_not_list() -> None:
 
 
 def test_a_filter_allowed_for_one_dataset_only() -> None:
-    compiled = compile_query("funnel", {"filters": {"source": ["web"]}}, make_scope(filterable_columns=frozenset({"northside-dealers.leads.source", "lakeside-autos.leads.source"})))
+    both = frozenset({"northside-dealers.leads.source", "lakeside-autos.leads.source"})
+    compiled = compile_query("funnel", {"view": "activity", "filters": {"source": ["web"]}}, make_scope(filterable_columns=both))
     assert compiled.meta["stages_unavailable"] == ["configurator", "test_drive", "application", "sale", "contract"]
-    err = policy_error("funnel", {"filters": {"source": ["web"]}}, filterable_columns=frozenset({"northside-dealers.leads.source"}))
+    cohort = compile_query("funnel", {"entry": "lead", "filters": {"source": ["web"]}}, make_scope(filterable_columns=both))
+    assert cohort.meta["stages"] == ["lead", "test_drive", "sale", "financed"]
+    err = policy_error("funnel", {"entry": "lead", "filters": {"source": ["web"]}}, filterable_columns=frozenset({"northside-dealers.leads.source"}))
     assert err.code == "policy.filter_not_allowed" and "lakeside-autos.leads" in err.message
 
 
@@ -99,17 +102,19 @@ def test_attribution_needs_touches_joined_with_every_dealers_sales() -> None:
     assert err.details["pair"] == ["aurora-motors.campaign_touches", "lakeside-autos.sales"]
 
 
-def test_funnel_medians_skip_stage_pairs_the_role_may_not_join() -> None:
-    # A dealer analyst under the demo policy may not join contracts with sales.
+def test_the_cohort_funnel_stops_where_the_role_may_not_join() -> None:
+    # A dealer analyst under the demo policy may not join contracts with sales: no financed branch.
     keys = [q for q in make_scope().datasets if not q.endswith(".consent")]
     joins = frozenset(frozenset((a, b)) for a in keys for b in keys if a < b and "contracts" not in a + b)
     compiled = compile_query("funnel", {}, make_scope(approved_joins=joins))
-    assert compiled.meta["stage_pairs"] == ["configurator->lead", "lead->test_drive", "test_drive->application", "application->sale"]
-    assert "contracts" in compiled.meta["stage_pairs_omitted"]["sale->contract"]
+    assert compiled.meta["stages"] == ["configurator", "lead", "test_drive", "sale"]
+    assert "aurora-financial.contracts" in compiled.meta["stages_omitted"]["financed"]
     assert not any("contracts" in a + b for a, b in compiled.joins)
-    assert compiled.part("persons").cells[-1] == ("contract",), "the contract stage count needs no join"
     bare = compile_query("funnel", {}, make_scope(approved_joins=frozenset()))
-    assert bare.joins == [] and [p.name for p in bare.parts] == ["persons"] and len(bare.meta["stage_pairs_omitted"]) == 5
+    assert bare.joins == [] and bare.meta["stages"] == ["configurator"]
+    assert "join" in bare.meta["stages_omitted"]["lead"] and bare.meta["stages_omitted"]["sale"] == "follows lead, which is omitted"
+    activity = compile_query("funnel", {"view": "activity"}, make_scope(approved_joins=frozenset()))
+    assert activity.joins == [] and activity.part("persons").cells[-1] == ("contract",), "stage activity needs no join"
 
 
 def test_overlap_of_an_unapproved_pair_and_of_all_approved_pairs() -> None:
@@ -117,7 +122,7 @@ def test_overlap_of_an_unapproved_pair_and_of_all_approved_pairs() -> None:
     err = policy_error("overlap", {"datasets": ["aurora-motors.web_sessions", "lakeside-autos.leads"]}, approved_joins=joins)
     assert err.code == "policy.join_not_approved"
     compiled = compile_query("overlap", {}, make_scope(approved_joins=joins))
-    assert compiled.part("shared").cells == [("aurora-motors.web_sessions", "northside-dealers.leads")]
+    assert compiled.part("venn").cells == [("aurora-motors.web_sessions", "northside-dealers.leads", r) for r in ("a_only", "b_only", "both")]
     assert policy_error("overlap", {}, approved_joins=frozenset()).code == "policy.join_not_approved"
 
 
@@ -143,7 +148,7 @@ def test_a_consent_dataset_is_not_an_audience() -> None:
 
 
 def test_stages_left_out_are_not_read() -> None:
-    compiled = compile_query("funnel", {"dimensions": ["dealer_group"], "include_medians": False}, make_scope())
-    assert compiled.meta["stages_omitted"] == ["configurator", "application", "contract"]
+    compiled = compile_query("funnel", {"view": "activity", "dimensions": ["dealer_group"]}, make_scope())
+    assert list(compiled.meta["stages_omitted"]) == ["configurator", "application", "contract"]
     assert not any(q.startswith(("aurora-motors", "aurora-financial")) for q in compiled.datasets)
     assert "aurora_motors" not in compiled.sql and "aurora_financial" not in compiled.sql

@@ -1,4 +1,4 @@
-"""present(): post-processing of noisy values only; suppressed stays null (never 0)."""
+"""present(): shown numbers are sums and shares of noisy partition cells; suppressed stays null (never 0)."""
 
 from __future__ import annotations
 
@@ -8,102 +8,95 @@ import pytest
 
 from cleanroom.aggregate import Cell, NoisyPart, NoisyResult
 from cleanroom.engine import present
-from cleanroom.engine.present import Est, median_from_histogram, ratio
-from cleanroom.engine.templates.funnel import BUCKET_LABELS
+from cleanroom.engine.present import Est, share, total
+
+STAGES = ["configurator", "lead", "test_drive", "sale", "financed"]
 
 
-def part(name: str, cells: list[Cell], values: list[int | None], ci95: float = 0.0, unit: int = 1) -> NoisyPart:
-    return NoisyPart(name=name, cells=cells, values=values, unit=unit, mechanism="discrete_laplace", scale=1.0, sensitivity=1, epsilon="1/2", ci95=ci95)
+def part(name: str, cells: list[Cell], values: list[int | None], scale: float = 1.0, unit: int = 1, derived: bool = True,
+         guard: str | None = None) -> NoisyPart:
+    return NoisyPart(name=name, cells=cells, values=values, unit=unit, mechanism="laplace", scale=scale, sensitivity=1, epsilon="1/2",
+                     ci95=3.0, derived=derived, guard=guard)
 
 
-def result(template: str, dims: list[str], parts: list[NoisyPart], **meta: Any) -> NoisyResult:
-    return NoisyResult(template=template, dimensions=dims, parts=parts, epsilon="1", threshold=10, meta=meta)
+def result(template: str, dims: list[str], parts: list[NoisyPart], threshold: int = 20, **meta: Any) -> NoisyResult:
+    return NoisyResult(template=template, dimensions=dims, parts=parts, epsilon="1/2", threshold=threshold, meta=meta)
 
 
-def days_part(pairs: dict[str, dict[str, int]], ci95: float = 0.0) -> NoisyPart:
-    cells = [(p, b) for p in pairs for b in BUCKET_LABELS]
-    return part("days", cells, [pairs[p].get(b, 0) for p, b in cells], ci95)
+def funnel(furthest: dict[str, list[int]], models: list[str], **meta: Any) -> NoisyResult:
+    cells = [(s, m) for s in STAGES for m in models]
+    values = [furthest[s][j] for s in STAGES for j in range(len(models))]
+    meta = {"view": "cohort", "entry": "configurator", "stages": STAGES, "stages_omitted": {}, "window_days": 90, **meta}
+    return result("funnel", ["model"], [part("reached", cells, values)], **meta)
 
 
-def test_ratio_interval_combines_both_intervals() -> None:
-    r = ratio(Est(50, 45, 55), Est(100, 90, 110))
-    assert r.value == 0.5 and r.low == pytest.approx(45 / 110) and r.high == pytest.approx(55 / 90)
-    assert ratio(Est(50, 45, 55), Est(4, -2, 10)).high is None
-    assert ratio(Est(None, None, None), Est(100, 90, 110)).value is None
-    assert ratio(Est(5, 0, 10), Est(0, -3, 3)).value is None
+def test_stage_counts_are_nested_sums_and_conversions_are_shares() -> None:
+    # aster: 1000 only configurator, 300 stopped at lead, 100 at test drive, 60 sold not financed, 40 financed
+    table = present(funnel({"configurator": [1000, 500], "lead": [300, 10], "test_drive": [100, 5], "sale": [60, 3], "financed": [40, 1]},
+                           ["aster", "dune"]))
+    rows = {(r["model"], r["stage"]): r for r in table.rows}
+    assert [rows[("aster", s)]["persons"] for s in STAGES] == [1500, 500, 200, 100, 40]
+    assert rows[("aster", "lead")]["conversion"] == pytest.approx(500 / 1500, abs=1e-4)
+    assert rows[("aster", "sale")]["cumulative_conversion"] == pytest.approx(100 / 1500, abs=1e-4)
+    assert rows[("aster", "financed")]["conversion"] == pytest.approx(0.4, abs=1e-4), "financed share of sales"
+    assert rows[("aster", "configurator")]["conversion"] is None and rows[("aster", "configurator")]["suppressed_values"] == []
+    for r in table.rows:
+        for name in ("conversion", "cumulative_conversion"):
+            if r[name] is not None:
+                low, high = r[f"{name}_ci95"]
+                assert 0.0 <= low <= r[name] <= high <= 1.0
+    # dune: test_drive = 5 + 3 + 1 = 9 < 20 -> suppressed, and so is every rate built on it
+    assert rows[("dune", "test_drive")]["persons"] is None and rows[("dune", "test_drive")]["suppressed"] is True
+    assert rows[("dune", "test_drive")]["suppressed_values"] == ["persons", "conversion", "cumulative_conversion"]
+    assert table.columns[:2] == ["model", "stage"] and table.columns[-1] == "suppressed_values"
 
 
-def test_median_of_an_exact_histogram_and_its_interval() -> None:
-    days = days_part({"configurator->lead": {"3": 10, "5": 10}})
-    m = median_from_histogram(days, 0)
-    assert (m.value, m.low, m.high) == (3, 3, 5)
+def test_count_intervals_are_conditional_near_the_threshold() -> None:
+    shown = total(part("p", [("a",)], [21], scale=4.0), [0], 20)
+    far = total(part("p", [("a",)], [521], scale=4.0), [0], 20)
+    assert shown.low is not None and far.low is not None and shown.high is not None and far.high is not None
+    assert shown.low <= 21 <= shown.high and shown.low < 21 - (far.high - 521), "a value just above the threshold may be smaller than it looks"
 
 
-def test_median_interpolates_inside_a_multi_day_bucket_and_widens_with_noise() -> None:
-    days = days_part({"a->b": {"2": 10, "22-30": 30}}, ci95=0.0)
-    exact = median_from_histogram(days, 0)
-    assert exact.value == pytest.approx(22 + 8 * (20 - 10) / 30) and (exact.low, exact.high) == (22, 30)
-    # Every empty bucket might hold up to 15 persons: the median could lie anywhere.
-    noisy = median_from_histogram(days_part({"a->b": {"2": 10, "22-30": 30}}, ci95=15.0), 0)
-    assert (noisy.low, noisy.high) == (0, 365)
+def test_share_of_a_suppressed_count_is_suppressed() -> None:
+    assert share(Est(None, None, None, why="suppressed"), Est(50, 45, 55, 4.0)).suppressed
+    assert share(Est(20, 15, 25, 4.0), Est(-5, None, None, 4.0)).value == 1.0, "clipped to [0, 1]"
+    assert share(Est(20, 15, 25, 4.0), Est(-25, None, None, 4.0)).value is None, "no share of a non-positive total"
 
 
-def test_median_is_null_when_the_histogram_is_suppressed() -> None:
-    cells = [("a->b", b) for b in BUCKET_LABELS]
-    suppressed = part("days", cells, [None] * len(cells))
-    assert median_from_histogram(suppressed, 0).value is None
+def test_attribution_derives_totals_and_the_financed_share() -> None:
+    cells = [(v, f) for v in ("spring_launch", "autumn_ev", "unattributed") for f in ("not_financed", "financed")]
+    credit = part("credit", cells, [30_500, 25_000, 4_000, 1_000, 50_000, 25_000], scale=1000.0, unit=1000)
+    rows = present(result("attribution", ["campaign"], [credit])).rows
+    first, second, unattributed, grand = rows
+    assert first["credited_sales"] == 55.5 and first["credited_financed_sales"] == 25.0
+    assert first["financed_share"] == pytest.approx(25 / 55.5, abs=1e-4)
+    assert second["credited_sales"] is None and second["suppressed"] is True and "credited_sales" in second["suppressed_values"]
+    assert grand["campaign"] == "total" and grand["credited_sales"] == 135.5 and grand["credited_financed_sales"] == 51.0
+    assert unattributed["credited_sales"] == 75.0
 
 
-def test_funnel_rows() -> None:
-    stages = ["configurator", "lead", "test_drive"]
-    persons = part("persons", [(s, m) for s in stages for m in ("aster", "dune")], [100, 40, 50, None, 20, 30], ci95=5.0)
-    days = days_part({"configurator->lead": {"4": 20}, "lead->test_drive": {"1": 10}})
-    table = present(result("funnel", ["model"], [persons, part("days_persons", [("configurator->lead",), ("lead->test_drive",)], [20, 10]), days], stages_omitted=["contract"]))
-    rows = {(r["stage"], r["model"]): r for r in table.rows}
-    assert rows[("lead", "aster")]["conversion"] == 0.5
-    assert rows[("lead", "aster")]["conversion_ci95"] == [round(45 / 105, 4), round(55 / 95, 4)]
-    assert rows[("lead", "aster")]["median_days"] == 4
-    assert rows[("configurator", "aster")]["conversion"] is None and rows[("configurator", "aster")]["median_days"] is None
-    dune_lead = rows[("lead", "dune")]
-    assert dune_lead["persons"] is None and dune_lead["persons_ci95"] is None and dune_lead["suppressed"] is True
-    assert rows[("test_drive", "dune")]["conversion"] is None, "no rate from a suppressed count"
-    assert rows[("test_drive", "dune")]["suppressed"] is False
-    assert rows[("configurator", "aster")]["persons_ci95"] == [95, 105]
-    assert table.columns[:2] == ["stage", "model"] and any("contract" in n for n in table.notes)
-
-
-def test_attribution_rows_are_in_sales_units_with_a_total() -> None:
-    cells = [("spring_launch",), ("autumn_ev",), ("unattributed",)]
-    credit = part("credit", cells, [1500, None, 2000], ci95=600.0, unit=1000)
-    financed = part("credit_financed", cells, [500, None, 0], ci95=600.0, unit=1000)
-    sales = part("sales", [("sales",), ("financed_sales",)], [35, 12], ci95=3.0)
-    table = present(result("attribution", ["campaign"], [credit, financed, sales]))
-    first, second, _, total = table.rows
-    assert first == {"campaign": "spring_launch", "credited_sales": 1.5, "credited_sales_ci95": [0.9, 2.1],
-                     "credited_financed_sales": 0.5, "credited_financed_sales_ci95": [-0.1, 1.1], "suppressed": False}
-    assert second["credited_sales"] is None and second["suppressed"] is True
-    assert total["campaign"] == "total" and total["credited_sales"] == 35 and total["credited_financed_sales_ci95"] == [9, 15]
-
-
-def test_overlap_rows_have_match_rates() -> None:
-    persons = part("persons", [("a.x",), ("b.y",)], [200, 100], ci95=0.0)
-    shared = part("shared", [("a.x", "b.y")], [50], ci95=0.0)
-    (row,) = present(result("overlap", [], [persons, shared])).rows
+def test_overlap_rows_come_from_venn_cells() -> None:
+    venn = part("venn", [("a.x", "b.y", r) for r in ("a_only", "b_only", "both")], [150, 50, 50])
+    (row,) = present(result("overlap", [], [venn])).rows
     assert (row["persons_a"], row["persons_b"], row["shared"]) == (200, 100, 50)
     assert (row["match_rate_a"], row["match_rate_b"]) == (0.25, 0.5)
 
 
-def test_lifecycle_and_sql_rows() -> None:
-    ending = part("ending", [("loan",), ("lease",)], [80, None])
-    seen = part("seen_again", [("loan",), ("lease",)], [20, 3])
-    rows = present(result("lifecycle", ["product"], [ending, seen])).rows
-    assert rows[0]["seen_again_rate"] == 0.25 and rows[1]["contracts_ending"] is None and rows[1]["suppressed"] is True
-    sql = present(result("sql", ["model"], [part("persons", [("aster",)], [12]), part("revenue", [("aster",)], [None])]))
-    assert sql.rows == [{"model": "aster", "persons": 12, "persons_ci95": [12, 12], "revenue": None, "revenue_ci95": None, "suppressed": True}]
-    assert sql.columns == ["model", "persons", "persons_ci95", "revenue", "revenue_ci95", "suppressed"]
+def test_lifecycle_rows_and_sql_rows() -> None:
+    ending = part("ending", [(p, s) for p in ("loan", "lease") for s in ("not_seen", "seen_again")], [60, 20, 5, 3])
+    rows = present(result("lifecycle", ["product"], [ending], window=["2026-11-01", "2027-01-31"])).rows
+    assert rows[0]["contracts_ending"] == 80 and rows[0]["seen_again"] == 20 and rows[0]["seen_again_rate"] == 0.25
+    assert rows[1]["contracts_ending"] is None and rows[1]["suppressed"] is True
+    persons = part("persons", [("aster",)], [25], derived=False)
+    revenue = part("revenue", [("aster",)], [None], derived=False, guard="persons")
+    sql = present(result("sql", ["model"], [persons, revenue]))
+    (row,) = sql.rows
+    assert row["persons"] == 25 and row["revenue"] is None and row["suppressed_values"] == ["revenue"]
 
 
-def test_no_presented_value_is_zero_where_the_release_was_suppressed() -> None:
-    persons = part("persons", [("configurator",), ("lead",)], [None, None])
-    table = present(result("funnel", [], [persons]))
-    assert all(r["persons"] is None and r["suppressed"] for r in table.rows)
+def test_activity_view_never_shows_conversion() -> None:
+    persons = part("persons", [("configurator",), ("lead",)], [None, 300], derived=False)
+    table = present(result("funnel", [], [persons], view="activity"))
+    assert "conversion" not in table.columns
+    assert table.rows[0]["persons"] is None and table.rows[0]["suppressed"] and table.rows[1]["persons"] == 300

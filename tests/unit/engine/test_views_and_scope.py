@@ -52,7 +52,7 @@ def test_scope_rejects_empty_domains_and_inverted_bounds() -> None:
 def test_execute_refuses_a_statement_that_returns_other_cells() -> None:
     compiled = compile_query("overlap", {"datasets": ["aurora-motors.web_sessions", "northside-dealers.sales"]}, make_scope())
     tables = Tables().consent_everyone([1])
-    forged = compiled.model_copy(update={"sql": "SELECT 0 AS part_ord, 'persons' AS part, 1 AS o0, 0 AS o1, 'x' AS k0, NULL AS k1, 5 AS n"})
+    forged = compiled.model_copy(update={"sql": "SELECT 0 AS part_ord, 'venn' AS part, 1 AS o0, 0 AS o1, 'x' AS k0, NULL AS k1, 5 AS n"})
     with pytest.raises(InternalError):
         execute(forged, tables.con)
 

@@ -87,8 +87,8 @@ def test_result_table_shows_interval_and_suppression() -> None:
     result = QueryResult(
         query_id="q_1",
         template="funnel",
-        columns=["model", "persons", "persons_ci95", "conversion", "conversion_ci95", "suppressed"],
-        rows=[["aster", 412, [400.0, 424.0], 0.25, [0.1, None], False], ["dune", None, None, None, None, True]],
+        columns=["model", "persons", "persons_ci95", "conversion", "conversion_ci95", "suppressed", "suppressed_values"],
+        rows=[["aster", 412, [400.0, 424.0], 0.25, [0.1, 0.4], False, []], ["dune", None, None, None, None, True, ["persons"]]],
         epsilon_charged=0.5,
         budget_remaining=2.25,
         noise=[{"part": "persons", "mechanism": "discrete_laplace", "scale": 4.0, "ci95": 12.04}],  # type: ignore[list-item]
@@ -98,8 +98,9 @@ def test_result_table_shows_interval_and_suppression() -> None:
     console = Console(record=True, width=100)
     console.print(result_table(result))
     text = console.export_text()
-    assert "412 ±12" in text and "suppressed" in text and "aster" in text
-    assert "0.25 (≥0.10)" in text  # a ratio whose interval is unbounded above
+    assert "412 [400–424]" in text and "suppressed" in text and "aster" in text
+    assert "0.250 [0.100–0.400]" in text
+    assert text.count("suppressed") == 1, "only the value listed in suppressed_values reads suppressed; the rest is '-'"
     assert "persons_ci95" not in text and " 0 " not in text  # intervals fold into values; suppressed is never 0
     assert "budget remaining 2.25" in result_footer(result) and "1 suppressed" in result_footer(result)
     assert "0 (cached result)" in result_footer(result.model_copy(update={"cached": True, "epsilon_charged": 0.0}))

@@ -190,32 +190,14 @@ credited AS MATERIALIZED (
   WHERE pid NOT IN (SELECT pid FROM touch)
 ),
 agg_credit AS (
-  SELECT k AS k0, sum(milli) AS n
+  SELECT k AS k0, CASE WHEN pid IN (SELECT pid FROM financed) THEN 2 ELSE 1 END AS k1, sum(milli) AS n
   FROM credited
-  GROUP BY k
-),
-agg_credit_financed AS (
-  SELECT k AS k0, sum(milli) AS n
-  FROM credited
-  WHERE pid IN (SELECT pid FROM financed)
-  GROUP BY k
-),
-agg_sales AS (
-  SELECT 1 AS k0, count(*) AS n FROM sale
-  UNION ALL
-  SELECT 2 AS k0, count(*) AS n FROM financed
+  GROUP BY ALL
 )
 SELECT * FROM (
-  (SELECT 0 AS part_ord, 'credit' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
+  (SELECT 0 AS part_ord, 'credit' AS part, d0.o AS o0, d1.o AS o1, d0.v AS k0, d1.v AS k1, coalesce(a.n, 0) AS n
   FROM (VALUES (1, 'spring_launch'), (2, 'summer_drive'), (3, 'autumn_ev'), (4, 'winter_service'), (5, 'loyalty_upgrade'), (6, 'fleet_offer'), (7, 'ev_test_week'), (8, 'brand_always_on'), (9, 'unattributed')) AS d0(o, v)
-  LEFT JOIN agg_credit AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 1 AS part_ord, 'credit_financed' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'spring_launch'), (2, 'summer_drive'), (3, 'autumn_ev'), (4, 'winter_service'), (5, 'loyalty_upgrade'), (6, 'fleet_offer'), (7, 'ev_test_week'), (8, 'brand_always_on'), (9, 'unattributed')) AS d0(o, v)
-  LEFT JOIN agg_credit_financed AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 2 AS part_ord, 'sales' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'sales'), (2, 'financed_sales')) AS d0(o, v)
-  LEFT JOIN agg_sales AS a ON a.k0 = d0.o)
+  CROSS JOIN (VALUES (1, 'not_financed'), (2, 'financed')) AS d1(o, v)
+  LEFT JOIN agg_credit AS a ON a.k0 = d0.o AND a.k1 = d1.o)
 )
-ORDER BY part_ord, o0
+ORDER BY part_ord, o0, o1

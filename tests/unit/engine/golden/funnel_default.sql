@@ -51,13 +51,13 @@ src_configurator_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts
+      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['2025-11', '2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08', '2026-09', '2026-10'], strftime(session_at, '%Y-%m')) AS d0
       FROM aurora_motors__web_sessions
       WHERE pid NOT IN (SELECT pid FROM src_configurator_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts
+      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['2025-11', '2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08', '2026-09', '2026-10'], strftime(session_at, '%Y-%m')) AS d0
       FROM aurora_motors__web_sessions
       WHERE pid IN (SELECT pid FROM src_configurator_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY session_at, model, channel, region, configurator_completed) <= 20
@@ -169,32 +169,6 @@ src_test_drive_1 AS (
   )
   WHERE pid IN (SELECT pid FROM ok_northside_dealers)
 ),
--- aurora-financial.applications: persons with more than 20 rows
-src_application_0_heavy AS MATERIALIZED (
-  SELECT pid
-  FROM aurora_financial__applications
-  GROUP BY pid
-  HAVING count(*) > 20
-),
--- aurora-financial.applications: consented rows, at most 20 per person
-src_application_0 AS (
-  SELECT *
-  FROM (
-    (
-      SELECT pid, CAST(applied_at AS TIMESTAMP) AS ts
-      FROM aurora_financial__applications
-      WHERE pid NOT IN (SELECT pid FROM src_application_0_heavy)
-    )
-    UNION ALL
-    (
-      SELECT pid, CAST(applied_at AS TIMESTAMP) AS ts
-      FROM aurora_financial__applications
-      WHERE pid IN (SELECT pid FROM src_application_0_heavy)
-      QUALIFY row_number() OVER (PARTITION BY pid ORDER BY applied_at, product, model, amount_band, decision) <= 20
-    )
-  )
-  WHERE pid IN (SELECT pid FROM ok_aurora_financial)
-),
 -- lakeside-autos.sales: persons with more than 20 rows
 src_sale_0_heavy AS MATERIALIZED (
   SELECT pid
@@ -247,6 +221,57 @@ src_sale_1 AS (
   )
   WHERE pid IN (SELECT pid FROM ok_northside_dealers)
 ),
+first_entry AS (
+  SELECT pid, ts AS t0, d0
+  FROM (
+    SELECT pid, ts, d0 FROM src_configurator_0
+  )
+  QUALIFY row_number() OVER (PARTITION BY pid ORDER BY ts, d0) = 1
+),
+-- the cohort: first entry in the period
+cohort AS MATERIALIZED (
+  SELECT *
+  FROM first_entry
+  WHERE d0 IS NOT NULL
+),
+-- reached lead
+reach_1 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN (
+    SELECT pid, ts FROM src_lead_0
+    UNION ALL
+    SELECT pid, ts FROM src_lead_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= c.t0 AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
+),
+-- reached test_drive
+reach_2 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN reach_1 AS r1 ON r1.pid = c.pid
+  JOIN (
+    SELECT pid, ts FROM src_test_drive_0
+    UNION ALL
+    SELECT pid, ts FROM src_test_drive_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= r1.t AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
+),
+-- reached sale
+reach_3 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN reach_2 AS r2 ON r2.pid = c.pid
+  JOIN (
+    SELECT pid, ts FROM src_sale_0
+    UNION ALL
+    SELECT pid, ts FROM src_sale_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= r2.t AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
+),
 -- aurora-financial.contracts: persons with more than 20 rows
 src_contract_0_heavy AS MATERIALIZED (
   SELECT pid
@@ -259,13 +284,13 @@ src_contract_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(start_date AS TIMESTAMP) AS ts
+      SELECT pid, CAST(start_date AS DATE) AS day
       FROM aurora_financial__contracts
       WHERE pid NOT IN (SELECT pid FROM src_contract_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(start_date AS TIMESTAMP) AS ts
+      SELECT pid, CAST(start_date AS DATE) AS day
       FROM aurora_financial__contracts
       WHERE pid IN (SELECT pid FROM src_contract_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY start_date, end_date, product, model, amount_band, amount_eur) <= 20
@@ -273,64 +298,23 @@ src_contract_0 AS (
   )
   WHERE pid IN (SELECT pid FROM ok_aurora_financial)
 ),
-stage_rows AS (
-  SELECT 1 AS s, pid, ts FROM src_configurator_0
-  UNION ALL
-  SELECT 2 AS s, pid, ts FROM src_lead_0
-  UNION ALL
-  SELECT 2 AS s, pid, ts FROM src_lead_1
-  UNION ALL
-  SELECT 3 AS s, pid, ts FROM src_test_drive_0
-  UNION ALL
-  SELECT 3 AS s, pid, ts FROM src_test_drive_1
-  UNION ALL
-  SELECT 4 AS s, pid, ts FROM src_application_0
-  UNION ALL
-  SELECT 5 AS s, pid, ts FROM src_sale_0
-  UNION ALL
-  SELECT 5 AS s, pid, ts FROM src_sale_1
-  UNION ALL
-  SELECT 6 AS s, pid, ts FROM src_contract_0
+-- sales a captive contract started around
+financed AS MATERIALIZED (
+  SELECT DISTINCT s.pid
+  FROM reach_3 AS s
+  JOIN (
+    SELECT pid, day FROM src_contract_0
+  ) AS f ON f.pid = s.pid
+  WHERE f.day BETWEEN CAST(s.t AS DATE) - 7 AND CAST(s.t AS DATE) + 30
 ),
-first_days AS MATERIALIZED (
-  SELECT s, pid, CAST(min(ts) AS DATE) AS day
-  FROM stage_rows
-  GROUP BY s, pid
-),
-agg_persons AS (
-  SELECT s AS k0, count(*) AS n
-  FROM first_days
-  WHERE s IN (1, 2, 3, 4, 5, 6)
-  GROUP BY s
-),
-gaps AS MATERIALIZED (
-  SELECT list_position([1, 2, 3, 4, 5], a.s) AS k0, least(date_diff('day', a.day, c.day), 365) AS days
-  FROM first_days AS a
-  JOIN first_days AS c ON c.pid = a.pid AND c.s = a.s + 1
-  WHERE a.s IN (1, 2, 3, 4, 5) AND c.day >= a.day
-),
-agg_days_persons AS (
-  SELECT k0, count(*) AS n
-  FROM gaps
+agg_reached AS (
+  SELECT CASE WHEN c.pid IN (SELECT pid FROM financed) THEN 5 WHEN c.pid IN (SELECT pid FROM reach_3) THEN 4 WHEN c.pid IN (SELECT pid FROM reach_2) THEN 3 WHEN c.pid IN (SELECT pid FROM reach_1) THEN 2 ELSE 1 END AS k0, count(*) AS n
+  FROM cohort AS c
   GROUP BY k0
-),
-agg_days AS (
-  SELECT k0, CASE WHEN days <= 14 THEN days + 1 WHEN days <= 21 THEN 16 WHEN days <= 30 THEN 17 WHEN days <= 45 THEN 18 WHEN days <= 60 THEN 19 WHEN days <= 90 THEN 20 WHEN days <= 120 THEN 21 WHEN days <= 180 THEN 22 ELSE 23 END AS k1, count(*) AS n
-  FROM gaps
-  GROUP BY ALL
 )
 SELECT * FROM (
-  (SELECT 0 AS part_ord, 'persons' AS part, d0.o AS o0, 0 AS o1, d0.v AS k0, CAST(NULL AS VARCHAR) AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'configurator'), (2, 'lead'), (3, 'test_drive'), (4, 'application'), (5, 'sale'), (6, 'contract')) AS d0(o, v)
-  LEFT JOIN agg_persons AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 1 AS part_ord, 'days_persons' AS part, d0.o AS o0, 0 AS o1, d0.v AS k0, CAST(NULL AS VARCHAR) AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'configurator->lead'), (2, 'lead->test_drive'), (3, 'test_drive->application'), (4, 'application->sale'), (5, 'sale->contract')) AS d0(o, v)
-  LEFT JOIN agg_days_persons AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 2 AS part_ord, 'days' AS part, d0.o AS o0, d1.o AS o1, d0.v AS k0, d1.v AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'configurator->lead'), (2, 'lead->test_drive'), (3, 'test_drive->application'), (4, 'application->sale'), (5, 'sale->contract')) AS d0(o, v)
-  CROSS JOIN (VALUES (1, '0'), (2, '1'), (3, '2'), (4, '3'), (5, '4'), (6, '5'), (7, '6'), (8, '7'), (9, '8'), (10, '9'), (11, '10'), (12, '11'), (13, '12'), (14, '13'), (15, '14'), (16, '15-21'), (17, '22-30'), (18, '31-45'), (19, '46-60'), (20, '61-90'), (21, '91-120'), (22, '121-180'), (23, '181-365')) AS d1(o, v)
-  LEFT JOIN agg_days AS a ON a.k0 = d0.o AND a.k1 = d1.o)
+  (SELECT 0 AS part_ord, 'reached' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
+  FROM (VALUES (1, 'configurator'), (2, 'lead'), (3, 'test_drive'), (4, 'sale'), (5, 'financed')) AS d0(o, v)
+  LEFT JOIN agg_reached AS a ON a.k0 = d0.o)
 )
-ORDER BY part_ord, o0, o1
+ORDER BY part_ord, o0

@@ -51,13 +51,13 @@ src_configurator_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0, list_position(['2025-11', '2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08', '2026-09', '2026-10'], strftime(session_at, '%Y-%m')) AS d1
       FROM aurora_motors__web_sessions
       WHERE pid NOT IN (SELECT pid FROM src_configurator_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(session_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0, list_position(['2025-11', '2025-12', '2026-01', '2026-02', '2026-03', '2026-04', '2026-05', '2026-06', '2026-07', '2026-08', '2026-09', '2026-10'], strftime(session_at, '%Y-%m')) AS d1
       FROM aurora_motors__web_sessions
       WHERE pid IN (SELECT pid FROM src_configurator_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY session_at, model, channel, region, configurator_completed) <= 20
@@ -77,13 +77,13 @@ src_lead_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__leads
       WHERE pid NOT IN (SELECT pid FROM src_lead_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__leads
       WHERE pid IN (SELECT pid FROM src_lead_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY lead_at, dealer_id, model, region, source) <= 20
@@ -103,13 +103,13 @@ src_lead_1 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts
       FROM northside_dealers__leads
       WHERE pid NOT IN (SELECT pid FROM src_lead_1_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(lead_at AS TIMESTAMP) AS ts
       FROM northside_dealers__leads
       WHERE pid IN (SELECT pid FROM src_lead_1_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY lead_at, dealer_id, model, region, source) <= 20
@@ -129,13 +129,13 @@ src_test_drive_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__test_drives
       WHERE pid NOT IN (SELECT pid FROM src_test_drive_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__test_drives
       WHERE pid IN (SELECT pid FROM src_test_drive_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY drive_at, dealer_id, model, region) <= 20
@@ -155,45 +155,19 @@ src_test_drive_1 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts
       FROM northside_dealers__test_drives
       WHERE pid NOT IN (SELECT pid FROM src_test_drive_1_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(drive_at AS TIMESTAMP) AS ts
       FROM northside_dealers__test_drives
       WHERE pid IN (SELECT pid FROM src_test_drive_1_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY drive_at, dealer_id, model, region) <= 20
     )
   )
   WHERE pid IN (SELECT pid FROM ok_northside_dealers)
-),
--- aurora-financial.applications: persons with more than 20 rows
-src_application_0_heavy AS MATERIALIZED (
-  SELECT pid
-  FROM aurora_financial__applications
-  GROUP BY pid
-  HAVING count(*) > 20
-),
--- aurora-financial.applications: consented rows, at most 20 per person
-src_application_0 AS (
-  SELECT *
-  FROM (
-    (
-      SELECT pid, CAST(applied_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
-      FROM aurora_financial__applications
-      WHERE pid NOT IN (SELECT pid FROM src_application_0_heavy)
-    )
-    UNION ALL
-    (
-      SELECT pid, CAST(applied_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
-      FROM aurora_financial__applications
-      WHERE pid IN (SELECT pid FROM src_application_0_heavy)
-      QUALIFY row_number() OVER (PARTITION BY pid ORDER BY applied_at, product, model, amount_band, decision) <= 20
-    )
-  )
-  WHERE pid IN (SELECT pid FROM ok_aurora_financial)
 ),
 -- lakeside-autos.sales: persons with more than 20 rows
 src_sale_0_heavy AS MATERIALIZED (
@@ -207,13 +181,13 @@ src_sale_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__sales
       WHERE pid NOT IN (SELECT pid FROM src_sale_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts
       FROM lakeside_autos__sales
       WHERE pid IN (SELECT pid FROM src_sale_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY sold_at, dealer_id, model, region, price_band, price_eur) <= 20
@@ -233,19 +207,71 @@ src_sale_1 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts
       FROM northside_dealers__sales
       WHERE pid NOT IN (SELECT pid FROM src_sale_1_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(sold_at AS TIMESTAMP) AS ts
       FROM northside_dealers__sales
       WHERE pid IN (SELECT pid FROM src_sale_1_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY sold_at, dealer_id, model, region, price_band, price_eur) <= 20
     )
   )
   WHERE pid IN (SELECT pid FROM ok_northside_dealers)
+),
+first_entry AS (
+  SELECT pid, ts AS t0, d0, d1
+  FROM (
+    SELECT pid, ts, d0, d1 FROM src_configurator_0
+  )
+  QUALIFY row_number() OVER (PARTITION BY pid ORDER BY ts, d0, d1) = 1
+),
+-- the cohort: first entry in the period
+cohort AS MATERIALIZED (
+  SELECT *
+  FROM first_entry
+  WHERE d0 IS NOT NULL
+    AND d1 IS NOT NULL
+),
+-- reached lead
+reach_1 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN (
+    SELECT pid, ts FROM src_lead_0
+    UNION ALL
+    SELECT pid, ts FROM src_lead_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= c.t0 AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
+),
+-- reached test_drive
+reach_2 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN reach_1 AS r1 ON r1.pid = c.pid
+  JOIN (
+    SELECT pid, ts FROM src_test_drive_0
+    UNION ALL
+    SELECT pid, ts FROM src_test_drive_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= r1.t AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
+),
+-- reached sale
+reach_3 AS MATERIALIZED (
+  SELECT c.pid, min(x.ts) AS t
+  FROM cohort AS c
+  JOIN reach_2 AS r2 ON r2.pid = c.pid
+  JOIN (
+    SELECT pid, ts FROM src_sale_0
+    UNION ALL
+    SELECT pid, ts FROM src_sale_1
+  ) AS x ON x.pid = c.pid
+  WHERE x.ts >= r2.t AND x.ts <= c.t0 + INTERVAL 90 DAY
+  GROUP BY c.pid
 ),
 -- aurora-financial.contracts: persons with more than 20 rows
 src_contract_0_heavy AS MATERIALIZED (
@@ -259,13 +285,13 @@ src_contract_0 AS (
   SELECT *
   FROM (
     (
-      SELECT pid, CAST(start_date AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(start_date AS DATE) AS day
       FROM aurora_financial__contracts
       WHERE pid NOT IN (SELECT pid FROM src_contract_0_heavy)
     )
     UNION ALL
     (
-      SELECT pid, CAST(start_date AS TIMESTAMP) AS ts, list_position(['aster', 'borealis', 'cirrus', 'dune', 'ember', 'fjord'], CAST(model AS VARCHAR)) AS d0
+      SELECT pid, CAST(start_date AS DATE) AS day
       FROM aurora_financial__contracts
       WHERE pid IN (SELECT pid FROM src_contract_0_heavy)
       QUALIFY row_number() OVER (PARTITION BY pid ORDER BY start_date, end_date, product, model, amount_band, amount_eur) <= 20
@@ -273,41 +299,24 @@ src_contract_0 AS (
   )
   WHERE pid IN (SELECT pid FROM ok_aurora_financial)
 ),
-stage_rows AS (
-  SELECT 1 AS s, pid, ts, d0 FROM src_configurator_0
-  UNION ALL
-  SELECT 2 AS s, pid, ts, d0 FROM src_lead_0
-  UNION ALL
-  SELECT 2 AS s, pid, ts, d0 FROM src_lead_1
-  UNION ALL
-  SELECT 3 AS s, pid, ts, d0 FROM src_test_drive_0
-  UNION ALL
-  SELECT 3 AS s, pid, ts, d0 FROM src_test_drive_1
-  UNION ALL
-  SELECT 4 AS s, pid, ts, d0 FROM src_application_0
-  UNION ALL
-  SELECT 5 AS s, pid, ts, d0 FROM src_sale_0
-  UNION ALL
-  SELECT 5 AS s, pid, ts, d0 FROM src_sale_1
-  UNION ALL
-  SELECT 6 AS s, pid, ts, d0 FROM src_contract_0
+-- sales a captive contract started around
+financed AS MATERIALIZED (
+  SELECT DISTINCT s.pid
+  FROM reach_3 AS s
+  JOIN (
+    SELECT pid, day FROM src_contract_0
+  ) AS f ON f.pid = s.pid
+  WHERE f.day BETWEEN CAST(s.t AS DATE) - 7 AND CAST(s.t AS DATE) + 30
 ),
-persons_cells AS (
-  SELECT s, d0, pid
-  FROM stage_rows
-  WHERE s IN (1, 2, 3, 4, 5, 6) AND d0 IS NOT NULL
-  GROUP BY s, d0, pid
-  QUALIFY row_number() OVER (PARTITION BY s, pid ORDER BY min(ts), d0) <= 4
-),
-agg_persons AS (
-  SELECT s AS k0, d0 AS k1, count(*) AS n
-  FROM persons_cells
-  GROUP BY s, d0
+agg_reached AS (
+  SELECT CASE WHEN c.pid IN (SELECT pid FROM financed) THEN 5 WHEN c.pid IN (SELECT pid FROM reach_3) THEN 4 WHEN c.pid IN (SELECT pid FROM reach_2) THEN 3 WHEN c.pid IN (SELECT pid FROM reach_1) THEN 2 ELSE 1 END AS k0, c.d0 AS k1, count(*) AS n
+  FROM cohort AS c
+  GROUP BY k0, k1
 )
 SELECT * FROM (
-  (SELECT 0 AS part_ord, 'persons' AS part, d0.o AS o0, d1.o AS o1, d0.v AS k0, d1.v AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'configurator'), (2, 'lead'), (3, 'test_drive'), (4, 'application'), (5, 'sale'), (6, 'contract')) AS d0(o, v)
+  (SELECT 0 AS part_ord, 'reached' AS part, d0.o AS o0, d1.o AS o1, d0.v AS k0, d1.v AS k1, coalesce(a.n, 0) AS n
+  FROM (VALUES (1, 'configurator'), (2, 'lead'), (3, 'test_drive'), (4, 'sale'), (5, 'financed')) AS d0(o, v)
   CROSS JOIN (VALUES (1, 'aster'), (2, 'borealis'), (3, 'cirrus'), (4, 'dune'), (5, 'ember'), (6, 'fjord')) AS d1(o, v)
-  LEFT JOIN agg_persons AS a ON a.k0 = d0.o AND a.k1 = d1.o)
+  LEFT JOIN agg_reached AS a ON a.k0 = d0.o AND a.k1 = d1.o)
 )
 ORDER BY part_ord, o0, o1

@@ -66,19 +66,13 @@ src_contract_0 AS (
   WHERE pid IN (SELECT pid FROM ok_aurora_financial)
 ),
 ending AS MATERIALIZED (
-  SELECT pid, seg AS k0, min(end_day) AS end_day
+  SELECT pid, seg AS k0, end_day
   FROM (
     SELECT pid, end_day, seg FROM src_contract_0
   )
   WHERE end_day BETWEEN DATE '2027-01-01' AND DATE '2027-06-30'
     AND seg IS NOT NULL
-  GROUP BY pid, seg
-  QUALIFY row_number() OVER (PARTITION BY pid ORDER BY min(end_day), seg) <= 4
-),
-agg_ending AS (
-  SELECT k0, count(*) AS n
-  FROM ending
-  GROUP BY k0
+  QUALIFY row_number() OVER (PARTITION BY pid ORDER BY end_day, seg) = 1
 ),
 -- aurora-motors.web_sessions: persons with more than 20 rows
 src_activity_0_heavy AS MATERIALIZED (
@@ -225,20 +219,21 @@ last_seen AS (
   )
   GROUP BY pid
 ),
-agg_seen_again AS (
-  SELECT e.k0, count(*) AS n
+seen_again AS (
+  SELECT e.pid
   FROM ending AS e
   JOIN last_seen AS l ON l.pid = e.pid
   WHERE l.ts >= CAST(e.end_day AS TIMESTAMP) - INTERVAL 180 DAY
-  GROUP BY e.k0
+),
+agg_ending AS (
+  SELECT k0, 1 + CASE WHEN pid IN (SELECT pid FROM seen_again) THEN 1 ELSE 0 END AS k1, count(*) AS n
+  FROM ending
+  GROUP BY ALL
 )
 SELECT * FROM (
-  (SELECT 0 AS part_ord, 'ending' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
+  (SELECT 0 AS part_ord, 'ending' AS part, d0.o AS o0, d1.o AS o1, d0.v AS k0, d1.v AS k1, coalesce(a.n, 0) AS n
   FROM (VALUES (1, 'loan'), (2, 'lease'), (3, 'balloon')) AS d0(o, v)
-  LEFT JOIN agg_ending AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 1 AS part_ord, 'seen_again' AS part, d0.o AS o0, d0.v AS k0, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'loan'), (2, 'lease'), (3, 'balloon')) AS d0(o, v)
-  LEFT JOIN agg_seen_again AS a ON a.k0 = d0.o)
+  CROSS JOIN (VALUES (1, 'not_seen'), (2, 'seen_again')) AS d1(o, v)
+  LEFT JOIN agg_ending AS a ON a.k0 = d0.o AND a.k1 = d1.o)
 )
-ORDER BY part_ord, o0
+ORDER BY part_ord, o0, o1

@@ -43,21 +43,14 @@ people_0 AS MATERIALIZED (
 people_1 AS MATERIALIZED (
   SELECT DISTINCT pid FROM src_1
 ),
-agg_persons AS (
-  SELECT 1 AS k0, count(*) AS n FROM people_0
-  UNION ALL
-  SELECT 2 AS k0, count(*) AS n FROM people_1
-),
-agg_shared AS (
-  SELECT 1 AS k0, count(*) AS n FROM people_0 JOIN people_1 USING (pid)
+agg_venn AS (
+  SELECT 0 + CASE WHEN a.pid IS NULL THEN 2 WHEN c.pid IS NULL THEN 1 ELSE 3 END AS k0, count(*) AS n
+  FROM people_0 AS a FULL JOIN people_1 AS c ON a.pid = c.pid
+  GROUP BY 1
 )
 SELECT * FROM (
-  (SELECT 0 AS part_ord, 'persons' AS part, d0.o AS o0, 0 AS o1, d0.v AS k0, CAST(NULL AS VARCHAR) AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'aurora-motors.web_sessions'), (2, 'northside-dealers.sales')) AS d0(o, v)
-  LEFT JOIN agg_persons AS a ON a.k0 = d0.o)
-  UNION ALL
-  (SELECT 1 AS part_ord, 'shared' AS part, d.o AS o0, 0 AS o1, d.v0 AS k0, d.v1 AS k1, coalesce(a.n, 0) AS n
-  FROM (VALUES (1, 'aurora-motors.web_sessions', 'northside-dealers.sales')) AS d(o, v0, v1)
-  LEFT JOIN agg_shared AS a ON a.k0 = d.o)
+  (SELECT 0 AS part_ord, 'venn' AS part, d.o AS o0, 0 AS o1, 0 AS o2, d.v0 AS k0, d.v1 AS k1, d.v2 AS k2, coalesce(a.n, 0) AS n
+  FROM (VALUES (1, 'aurora-motors.web_sessions', 'northside-dealers.sales', 'a_only'), (2, 'aurora-motors.web_sessions', 'northside-dealers.sales', 'b_only'), (3, 'aurora-motors.web_sessions', 'northside-dealers.sales', 'both')) AS d(o, v0, v1, v2)
+  LEFT JOIN agg_venn AS a ON a.k0 = d.o)
 )
-ORDER BY part_ord, o0, o1
+ORDER BY part_ord, o0, o1, o2
