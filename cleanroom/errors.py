@@ -49,6 +49,7 @@ CODES: dict[str, tuple[int, str]] = {
     "policy.epsilon_above_cap": (403, "The requested epsilon exceeds the per-query cap."),
     "policy.dataset_not_in_scope": (403, "The dataset is not in the collaboration's scope."),
     "policy.measure_not_allowed": (403, "The column is not a measure with clamp bounds in the policy."),
+    "policy.report_section_unknown": (404, "The active policy's report block has no section with that name."),
     # partner-side preparation
     "prepare.input_missing": (400, "A raw input file is missing."),
     "prepare.input_invalid": (400, "A raw input file cannot be read or lacks a declared column."),
@@ -84,6 +85,8 @@ CODES: dict[str, tuple[int, str]] = {
     "auth.forbidden": (403, "The key's role may not use this endpoint."),
     # audit
     "audit.chain_broken": (409, "The audit log was edited, truncated or reordered."),
+    # the monthly report
+    "report.data_incomplete": (409, "A partner's data for the report month is missing, empty or older than the month's end."),
     # bugs
     "internal.invariant": (500, "A broken internal invariant: this is a bug, please report it."),
 }
@@ -153,6 +156,10 @@ class AuditError(CleanroomError):
     area = "audit"
 
 
+class ReportError(CleanroomError):
+    area = "report"
+
+
 class InternalError(CleanroomError):
     """A broken invariant. Never caught to hide it: it means cleanroom has a bug."""
 
@@ -193,6 +200,7 @@ __all__ = [
     "PolicyError",
     "PrepareError",
     "QueryError",
+    "ReportError",
     "StoreError",
     "UploadError",
     "codes_markdown",

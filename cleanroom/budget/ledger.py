@@ -256,6 +256,12 @@ class Ledger:
             row = con.execute("SELECT payload FROM results WHERE key=?", (key,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    def first_query_id(self, key: str) -> str | None:
+        """The query id of the release first stored under ``key`` (a shared report section keeps its id)."""
+        with self._connect() as con:
+            row = con.execute("SELECT query_id FROM results WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     def store_result(self, key: str, query_id: str, partner: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Store ``payload`` under ``key`` unless one is already there; link ``query_id`` to it.
 

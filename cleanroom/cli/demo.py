@@ -49,7 +49,9 @@ def demo(
     with _gateway(w) as url:
         steps.analyst_queries(url, keys, truth, _step)
         steps.closing(url, keys, w, _step)
+        report = steps.monthly_report(url, keys, w, truth, _step)
     console.print(f"\n[bold green]demo complete[/] in {time.perf_counter() - started:.1f} s; everything is in {w}/", highlight=False)
+    console.print(f"the monthly report: open {report / 'aurora-motors' / 'report.html'} (or report.pdf)", highlight=False)
 
 
 def _step(title: str) -> None:

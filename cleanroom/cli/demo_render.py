@@ -38,19 +38,23 @@ def show(result: Any, truth: dict[str, Any], template: str, params: dict[str, An
     title = f"{template}: epsilon charged {result.epsilon_charged:g}, {result.suppressed_cells} suppressed cells"
     console.print(table(title, display_columns(columns) + (["truth"] if lookup else []), rows))
     for n in result.noise:
-        console.print(f"  {n.part}: {n.mechanism}, scale {n.scale:.3g}, 95% interval ±{n.ci95:.3g}", style="dim", highlight=False)
+        console.print(f"  {n.part}: {n.mechanism} noise, scale {n.scale:.3g} per released cell", style="dim", highlight=False)
+    for note in result.notes:
+        if note.startswith(("Stage", "credited_financed_sales omitted", "seen_again omitted", "financed omitted")):
+            console.print(f"  note: {note}", style="dim", highlight=False)
 
 
 def _funnel(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:
-    funnel = truth["funnel"]
+    """Persons reaching the stage in the cohort funnel (ground truth computed from the raw files)."""
+    cohort = truth["funnel"]["cohort"].get(params.get("entry", "configurator"), {})
     dims = params.get("dimensions") or []
     stage = rec.get("stage")
-    if "persons" not in rec or stage is None:
+    if "persons" not in rec or stage is None or params.get("filters"):
         return None
     if not dims:
-        return funnel["overall"].get(stage)
-    if len(dims) == 1 and dims[0] in funnel.get("by", {}):
-        return funnel["by"][dims[0]]["cells"].get(stage, {}).get(str(rec.get(dims[0])))
+        return cohort.get("overall", {}).get("persons", {}).get(stage)
+    if len(dims) == 1 and dims[0] in cohort.get("by", {}):
+        return cohort["by"][dims[0]]["cells"].get(str(rec.get(dims[0])), {}).get("persons", {}).get(stage)
     return None
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +130,8 @@ def api_keys(w: Path, step: Step) -> dict[str, str]:
     keys = ApiKeys(w / "store", load_partners(w / "partners"))
     out = {who: keys.create_key(pid, "analyst", f"demo {who} analyst", actor="demo-operator")[1] for who, pid in ANALYSTS.items()}
     out["compliance"] = keys.create_key("aurora-motors", "compliance", "demo compliance", actor="demo-operator")[1]
-    console.print("analyst keys for northside-dealers (dealer) and aurora-motors (brand); a compliance key for aurora-motors")
+    out["report"] = keys.create_key("aurora-motors", "report", "demo monthly report job", actor="demo-operator")[1]
+    console.print("analyst keys for northside-dealers (dealer) and aurora-motors (brand); a compliance key and a report key for aurora-motors")
     return out
 
 
@@ -165,3 +169,22 @@ def closing(url: str, keys: dict[str, str], w: Path, step: Step) -> None:
     for e in page.entries:
         kinds[e.event] = kinds.get(e.event, 0) + 1
     console.print(f"{len(page.entries)} entries visible to aurora-motors: {kinds}; chain intact: {page.chain_ok} ({page.chain_entries} entries)")
+
+
+def monthly_report(url: str, keys: dict[str, str], w: Path, truth: dict[str, Any], step: Step) -> Path:
+    """The unattended job: the data's last complete month, released once, one folder per recipient."""
+    from cleanroom.reports.job import run_monthly
+
+    month = str(truth["end_date"])[:7]
+    out = w / "reports"
+    step(f"The monthly report for {month} (the job: cleanroom report monthly --collaboration {COLLABORATION} --month {month} --out {out})")
+    with Client(url, keys["report"], timeout=600) as client:
+        first = run_monthly(client, COLLABORATION, month, out)
+        again = run_monthly(client, COLLABORATION, month, out)
+    spent = sum((Decimal(e) for e in first.charged.values()), Decimal(0))
+    console.print(f"{len(first.charged)} sections released once for the whole collaboration: epsilon {spent.normalize()} charged to the report reservation")
+    console.print(f"re-run of {month}: {len(again.reused)} stored sections reused, epsilon charged {sum((Decimal(e) for e in again.charged.values()), Decimal(0))}")
+    for recipient in first.recipients:
+        console.print(f"  {recipient}: {first.directory / recipient}/ (report.html, report.pdf, results.csv, results.parquet, manifest.json)",
+                      highlight=False)
+    return first.directory

@@ -11,7 +11,21 @@ from __future__ import annotations
 
 from cleanroom.client._client import Client
 from cleanroom.client._errors import error_from_response
-from cleanroom.client._models import AuditEntry, AuditPage, Budget, CellValue, Health, NoiseInfo, Policy, QueryResult, UploadReceipt
+from cleanroom.client._models import (
+    AuditEntry,
+    AuditPage,
+    Budget,
+    CellValue,
+    DatasetFreshness,
+    Health,
+    NoiseInfo,
+    Policy,
+    QueryResult,
+    ReportPlan,
+    ReportRecipient,
+    ReportSectionPlan,
+    UploadReceipt,
+)
 
 __all__ = [
     "AuditEntry",
@@ -19,10 +33,14 @@ __all__ = [
     "Budget",
     "CellValue",
     "Client",
+    "DatasetFreshness",
     "Health",
     "NoiseInfo",
     "Policy",
     "QueryResult",
+    "ReportPlan",
+    "ReportRecipient",
+    "ReportSectionPlan",
     "UploadReceipt",
     "error_from_response",
 ]

@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel
 
 from cleanroom.client._errors import error_from_response
-from cleanroom.client._models import AuditPage, Budget, Health, Policy, QueryResult, UploadReceipt
+from cleanroom.client._models import AuditPage, Budget, Health, Policy, QueryResult, ReportPlan, UploadReceipt
 from cleanroom.errors import ConfigError, InternalError, QueryError
 
 M = TypeVar("M", bound=BaseModel)
@@ -82,6 +82,14 @@ class Client:
         """One page of the audit entries visible to the key's partner (compliance keys only)."""
         params: dict[str, int] = {"limit": limit} if after is None else {"limit": limit, "after": after}
         return self._call(AuditPage, "GET", "/v1/audit", params=params)
+
+    def report_plan(self, collaboration: str, month: str) -> ReportPlan:
+        """A month's report plan: sections, recipients and data freshness (report keys; no charge)."""
+        return self._call(ReportPlan, "GET", f"/v1/reports/{_segment(collaboration)}/{_segment(month)}")
+
+    def report_section(self, collaboration: str, month: str, section: str) -> QueryResult:
+        """Release one section of a complete month's report, or get its stored release back (report keys)."""
+        return self._call(QueryResult, "POST", f"/v1/reports/{_segment(collaboration)}/{_segment(month)}/sections/{_segment(section)}")
 
     def health(self) -> Health:
         return self._call(Health, "GET", "/healthz")

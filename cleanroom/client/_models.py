@@ -7,6 +7,8 @@ its server twin in ``cleanroom.gateway.models``, so the two cannot drift apart s
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +91,42 @@ class AuditPage(_Model):
     chain_entries: int
     chain_head: str
     next_after: int | None
+
+
+class ReportSectionPlan(_Model):
+    name: str
+    title: str
+    template: str
+    dimensions: list[str]
+    params: dict[str, Any]
+    epsilon: str
+    recipients: list[str]
+
+
+class ReportRecipient(_Model):
+    partner: str
+    role: str
+
+
+class DatasetFreshness(_Model):
+    partner: str
+    dataset: str
+    version: int | None
+    uploaded_at: datetime | None
+    status: Literal["ok", "missing", "stale", "empty"]
+    detail: str = ""
+
+
+class ReportPlan(_Model):
+    collaboration: str
+    month: str
+    complete: bool
+    policy_hash: str
+    reservation: str
+    spent: str
+    recipients: list[ReportRecipient]
+    sections: list[ReportSectionPlan]
+    freshness: list[DatasetFreshness]
 
 
 class Health(_Model):

@@ -8,6 +8,7 @@ entries). The typed client in ``cleanroom.client`` mirrors them field for field 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -106,6 +107,53 @@ class QueryResponse(_Model):
     suppressed_cells: int = Field(ge=0)
     cached: bool = Field(description="True when an identical earlier query's stored noisy result was returned.")
     notes: list[str] = Field(default_factory=list, description="How to read the result: definitions, and why a stage or value is missing.")
+
+
+# --- the monthly report --------------------------------------------------------------------------
+
+
+class ReportSectionPlan(_Model):
+    """One section of a month's report: what it asks, what it costs, who receives it."""
+
+    name: str
+    title: str
+    template: str
+    dimensions: list[str]
+    params: dict[str, Any] = Field(description="The template parameters resolved for the month.")
+    epsilon: str = Field(description="Exact epsilon the section spends, as a decimal string.")
+    recipients: list[str]
+
+
+class ReportRecipient(_Model):
+    partner: str
+    role: str
+
+
+class DatasetFreshness(_Model):
+    """What one dataset in scope looked like when the plan was made (metadata only, never contents)."""
+
+    partner: str
+    dataset: str
+    version: int | None
+    uploaded_at: datetime | None
+    status: Literal["ok", "missing", "stale", "empty"] = Field(
+        description="missing: never uploaded; empty: the active version has no rows; stale: not uploaded since the month ended."
+    )
+    detail: str = ""
+
+
+class ReportPlan(_Model):
+    """``GET /v1/reports/{collaboration}/{month}``: everything the report job needs before releasing."""
+
+    collaboration: str
+    month: str
+    complete: bool = Field(description="True when the month is over (UTC); only complete months are reported.")
+    policy_hash: str
+    reservation: str = Field(description="Epsilon the policy reserves each month for the report.")
+    spent: str = Field(description="Epsilon the report of this month has spent so far (re-runs spend nothing).")
+    recipients: list[ReportRecipient]
+    sections: list[ReportSectionPlan]
+    freshness: list[DatasetFreshness]
 
 
 # --- budget ------------------------------------------------------------------------------------

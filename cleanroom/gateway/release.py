@@ -41,7 +41,8 @@ from cleanroom.store import DatasetVersion, Store, ViewSource
 
 log = logging.getLogger(__name__)
 
-QUERY_ROLES = frozenset({"analyst", "report"})
+QUERY_ROLES = frozenset({"analyst"})
+REPORT_ACCOUNT = "@report"  # the ledger account shared report sections are charged to (one per collaboration)
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,98 @@ def _from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, plan:
     return _response(query_id, payload, 0.0, remaining, cached=True)
 
 
+# --- the monthly report's sections ----------------------------------------------------------------
+
+
+def release_report_section(ctx: ReleaseContext, policy: Policy, principal: Principal, month: str, name: str) -> QueryResponse:
+    """Release one section of ``month``'s report ONCE for the collaboration, through the same steps.
+
+    The section is computed in the report's scope (every join the policy approves for any role:
+    the ``report`` block, signed by every partner, is the permission to release it to the
+    recipients it names), charged once to the collaboration's report account against the
+    reservation of ``month``, and stored under a key of (policy, month, section): a re-run of the
+    month, by any report key, gets the stored numbers back without a new charge.
+    """
+    section, params = _report_section(policy, principal, month, name)
+    request = QueryRequest(collaboration=policy.collaboration, template=section.template, params=params, epsilon=float(section.epsilon))
+    try:
+        plan = _report_plan(ctx, policy, section, params, month)
+    except CleanroomError as exc:
+        _audit_refused(ctx, policy, principal, request, params, exc)
+        raise
+    reserve = Epsilon.parse(policy.privacy.report_reservation)
+    with _lock_for(plan.key):
+        hit = ctx.ledger.cached(plan.key)
+        if hit is not None:
+            return _report_from_cache(ctx, policy, principal, plan, hit, month, reserve)
+        query_id = "q_" + secrets.token_hex(8)
+        try:
+            charge = ctx.ledger.charge(collaboration=policy.collaboration, partner=REPORT_ACCOUNT, month=month, epsilon=plan.epsilon,
+                                       partner_budget=reserve, collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap),
+                                       report_reserve=reserve, purpose="report", query_id=query_id, actor=principal.actor)
+        except CleanroomError as exc:
+            _audit_refused(ctx, policy, principal, request, params, exc)
+            raise
+        response = _run_charged(ctx, policy, principal, plan, query_id, charge)
+    ctx.audit.append("report.section", principal.actor, {
+        "collaboration": policy.collaboration, "policy": content_hash(policy), "month": month, "section": name,
+        "recipients": (policy.report.recipients_of(section) if policy.report else []), "query_id": response.query_id,
+        "epsilon": str(plan.epsilon), "partners": sorted({d.split(".", 1)[0] for d in plan.compiled.datasets}),
+    })
+    return response
+
+
+def _report_from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, payload: dict[str, Any], month: str,
+                       reserve: Epsilon) -> QueryResponse:
+    """A re-run: the stored section under the query id of its first release (so a re-run's files are the same)."""
+    query_id = ctx.ledger.first_query_id(plan.key) or "q_" + secrets.token_hex(8)
+    _audit_query(ctx, policy, principal, plan.compiled, plan.epsilon, query_id, outcome="cached", digest=sha256_hex(canonical_json(payload)))
+    left = ctx.ledger.remaining(collaboration=policy.collaboration, partner=REPORT_ACCOUNT, month=month, partner_budget=reserve,
+                                collaboration_cap=Epsilon.parse(policy.privacy.collaboration_monthly_cap), report_reserve=reserve, purpose="report")
+    return _response(query_id, payload, 0.0, float(left.partner.fraction), cached=True)
+
+
+def _report_section(policy: Policy, principal: Principal, month: str, name: str) -> tuple[Any, dict[str, Any]]:
+    """The section ``name`` of the active report block for a complete ``month``, with its month's parameters."""
+    from cleanroom.reports.months import is_complete, section_params
+
+    if principal.role != "report":
+        raise AuthError("auth.forbidden", "only report keys run the monthly report's sections")
+    section = policy.report.section(name) if policy.report else None
+    if section is None:
+        known = ", ".join(s.name for s in policy.report.sections) if policy.report else "none: the policy has no report block"
+        raise PolicyError("policy.report_section_unknown", f"policy {policy.collaboration} has no report section {name!r} (sections: {known})",
+                          section=name)
+    if not is_complete(month):
+        raise QueryError("query.invalid_params", f"month {month} is not complete yet: a report covers a whole calendar month (UTC)", field="month")
+    months = policy.domain("month") if "month" in policy.dimensions else []
+    return section, section_params(section.template, dict(section.params), list(section.dimensions), month, months)
+
+
+def _report_plan(ctx: ReleaseContext, policy: Policy, section: Any, params: dict[str, Any], month: str) -> _Plan:
+    """Compile a section in the report's scope; its cache key names the month and section, not the caller."""
+    rule = policy.template_rule(section.template)
+    epsilon = Epsilon.parse(section.epsilon)
+    now = datetime.now(UTC)
+    joins = frozenset(pair for role in ("brand", "dealer", "finance") for pair in policy.joins_for(role))
+    scope = build_scope(policy, ctx.partners, "report", rule, now, consent_applied=True, stored=ctx.store.active_versions(),
+                        approved_joins=joins)
+    compiled = compile_query(section.template, params, scope)
+    rules = effective_rules(policy, ctx.partners, compiled.datasets)
+    _check_effective(rules, compiled.dimensions, epsilon, section.template)
+    key = sha256_hex(canonical_json({"report": policy.collaboration, "policy": content_hash(policy), "month": month,
+                                     "section": section.model_dump(mode="json"), "threshold": rules.min_threshold}))
+    return _Plan(scope=scope, compiled=compiled, epsilon=epsilon, threshold=rules.min_threshold, key=key, now=now)
+
+
 # --- authorization and scope ---------------------------------------------------------------------
 
 
 def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateRule:
+    if principal.role == "report":
+        raise AuthError("auth.forbidden", "a report key runs only the monthly report's sections (POST /v1/reports/...), not ad hoc queries")
     if principal.role not in QUERY_ROLES:
-        raise AuthError("auth.forbidden", f"role {principal.role!r} may not run queries (analyst or report keys only)")
+        raise AuthError("auth.forbidden", f"role {principal.role!r} may not run queries (analyst keys only)")
     rule = policy.template_rule(template)
     if principal.partner_role not in rule.roles:
         raise PolicyError(
@@ -173,7 +260,8 @@ def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateR
 
 
 def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str, rule: TemplateRule, now: datetime, *,
-                consent_applied: bool = False, stored: Mapping[str, DatasetVersion] | None = None) -> Scope:
+                consent_applied: bool = False, stored: Mapping[str, DatasetVersion] | None = None,
+                approved_joins: frozenset[frozenset[str]] | None = None) -> Scope:
     """Translate the active policy into the engine's entitlements for one caller and template.
 
     ``consent_applied=True`` (what :func:`release_query` uses) promises the engine that its views
@@ -197,7 +285,7 @@ def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str,
         measure_bounds={q: (b.min, b.max) for q, b in policy.measures.items()},
         max_groups_per_person=policy.privacy.max_groups_per_person,
         max_rows_per_person=policy.privacy.max_rows_per_person,
-        approved_joins=policy.joins_for(partner_role),
+        approved_joins=policy.joins_for(partner_role) if approved_joins is None else approved_joins,
         filterable_columns=frozenset(c for c in policy.filterable if c in rule.dimensions),
         now=now,
         consent_applied=consent_applied,
@@ -371,4 +459,4 @@ def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, comp
     })
 
 
-__all__ = ["ReleaseContext", "budget_limits", "build_scope", "release_query"]
+__all__ = ["REPORT_ACCOUNT", "ReleaseContext", "budget_limits", "build_scope", "release_query", "release_report_section"]

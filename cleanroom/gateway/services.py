@@ -15,13 +15,25 @@ from typing import Any
 from cleanroom.audit import AuditLog, Entry
 from cleanroom.budget import Epsilon, Ledger, summarize
 from cleanroom.errors import CleanroomError, InternalError, QueryError
-from cleanroom.gateway.release import ReleaseContext, budget_limits, release_query
+from cleanroom.gateway.release import REPORT_ACCOUNT, ReleaseContext, budget_limits, release_query, release_report_section
 from cleanroom.ingest import ingest_upload
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
 from cleanroom.store import Store
 from cleanroom.gateway.auth import ApiKeys, Principal
 from cleanroom.gateway.config import GatewayConfig
-from cleanroom.gateway.models import AuditEntryOut, AuditPage, BudgetResponse, PolicyResponse, QueryRequest, QueryResponse, UploadResponse
+from cleanroom.gateway.models import (
+    AuditEntryOut,
+    AuditPage,
+    BudgetResponse,
+    DatasetFreshness,
+    PolicyResponse,
+    QueryRequest,
+    QueryResponse,
+    ReportPlan,
+    ReportRecipient,
+    ReportSectionPlan,
+    UploadResponse,
+)
 from cleanroom.partners import Partner, load_partners
 from cleanroom.settings import GatewaySecrets
 
@@ -62,6 +74,62 @@ class Services:
     def release_query(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """Authorize -> compile -> charge budget -> execute -> noise -> audit -> respond, in one place."""
         return release_query(self.release_context, self._active(request.collaboration), principal, request)
+
+    def report_plan(self, principal: Principal, collaboration: str, month: str) -> ReportPlan:
+        """The month's sections (parameters resolved for the month), recipients, spend so far, and data freshness."""
+        from cleanroom.reports.months import is_complete, parse_month, section_params
+
+        parse_month(month)
+        policy = self._active(collaboration)
+        if policy.report is None:
+            raise QueryError("query.invalid_params", f"policy {collaboration} defines no monthly report (no report: block)", field="collaboration")
+        months = policy.domain("month") if "month" in policy.dimensions else []
+        sections = []
+        for s in policy.report.sections:
+            try:
+                params = section_params(s.template, dict(s.params), list(s.dimensions), month, months)
+            except CleanroomError:
+                params = dict(s.params)
+            sections.append(ReportSectionPlan(name=s.name, title=s.title or s.name.replace("_", " ").capitalize(), template=s.template,
+                                              dimensions=list(s.dimensions), params=params, epsilon=str(Epsilon.parse(s.epsilon)),
+                                              recipients=policy.report.recipients_of(s)))
+        return ReportPlan(
+            collaboration=collaboration, month=month, complete=is_complete(month), policy_hash=content_hash(policy),
+            reservation=str(Epsilon.parse(policy.privacy.report_reservation)),
+            spent=str(self.ledger.spent(collaboration, REPORT_ACCOUNT, month, "report")),
+            recipients=[ReportRecipient(partner=p, role=self.partners[p].role) for p in policy.report.recipients],
+            sections=sections, freshness=self._freshness(policy, month),
+        )
+
+    def _freshness(self, policy: Policy, month: str) -> list[DatasetFreshness]:
+        """Per dataset in scope: its active version, and whether it was uploaded after the month ended."""
+        from cleanroom.reports.months import add_months, parse_month
+
+        ended = datetime.combine(add_months(parse_month(month), 1), datetime.min.time(), tzinfo=UTC)
+        active = self.store.active_versions()
+        out = []
+        for qualified in policy.datasets:
+            partner, dataset = qualified.split(".", 1)
+            v = active.get(qualified)
+            if v is None:
+                out.append(DatasetFreshness(partner=partner, dataset=dataset, version=None, uploaded_at=None, status="missing",
+                                            detail=f"{partner} has never uploaded {dataset}"))
+                continue
+            uploaded = v.uploaded_at if v.uploaded_at.tzinfo else v.uploaded_at.replace(tzinfo=UTC)
+            status, detail = "ok", ""
+            if v.rows == 0:
+                status, detail = "empty", f"{partner}'s active version {v.version} of {dataset} has no rows"
+            elif uploaded < ended:
+                status, detail = "stale", f"{partner} last uploaded {dataset} on {uploaded:%Y-%m-%d}, before {month} ended"
+            out.append(DatasetFreshness(partner=partner, dataset=dataset, version=v.version, uploaded_at=uploaded, status=status, detail=detail))
+        return out
+
+    def report_section(self, principal: Principal, collaboration: str, month: str, name: str) -> QueryResponse:
+        """Release (or return the stored release of) one section of ``month``'s report."""
+        from cleanroom.reports.months import parse_month
+
+        parse_month(month)
+        return release_report_section(self.release_context, self._active(collaboration), principal, month, name)
 
     def get_query(self, principal: Principal, query_id: str) -> QueryResponse:
         """A stored noisy result, only if it was released to ``principal.partner`` (else ``query.not_found``)."""

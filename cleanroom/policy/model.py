@@ -310,6 +310,12 @@ class ReportSection(_Frozen):
     epsilon: Epsilon = Field(description="Epsilon this section spends (charged to the report reservation).")
     dimensions: _set_of(Name) = Field(default_factory=list, description="Dimensions the section groups by.")
     params: dict[str, JsonValue] = Field(default_factory=dict, description="Template parameters, passed unchanged.")
+    title: str | None = Field(default=None, description="A heading for the section in the report (default: its name).")
+    recipients: _set_of(PartnerId) | None = Field(
+        default=None,
+        description="Partners that receive this section (a subset of the report's recipients; default: all of them). "
+        "A recipient may receive a section its analysts could not run ad hoc: the report block is the permission.",
+    )
 
 
 class Report(_Frozen):
@@ -320,6 +326,13 @@ class Report(_Frozen):
 
     def epsilon_needed(self) -> Fraction:
         return sum((s.epsilon for s in self.sections), Fraction(0))
+
+    def section(self, name: str) -> ReportSection | None:
+        return next((s for s in self.sections if s.name == name), None)
+
+    def recipients_of(self, section: ReportSection) -> list[str]:
+        """Who receives ``section``: its own list, else every report recipient."""
+        return list(section.recipients) if section.recipients is not None else list(self.recipients)
 
 
 def _sorted_joins(joins: list[Join]) -> list[Join]:

@@ -118,8 +118,15 @@ def report_sections(ctx: Context) -> Iterator[Issue]:
     if report is None:
         return
     yield from _recipients_in_scope(ctx, report.recipients, ("report", "recipients"))
+    names = [s.name for s in report.sections]
     for index, section in enumerate(report.sections):
         yield from _section(ctx, section, ("report", "sections", index))
+        if names.count(section.name) > 1:
+            yield ctx.error("report-section", ("report", "sections", index, "name"), f"section name {section.name} is used twice", "give every section its own name")
+        for recipient in section.recipients or []:
+            if recipient not in report.recipients:
+                msg = f"{recipient} receives section {section.name} but is not among the report's recipients"
+                yield ctx.error("report-section", ctx.item(("report", "sections", index, "recipients"), recipient), msg, "add it to report.recipients or remove it here")
 
 
 def _section(ctx: Context, section: ReportSection, path: KeyPath) -> Iterator[Issue]:

@@ -26,6 +26,10 @@ TWINS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (server_models.AuditPage, AuditPage),
     (server_models.AuditEntryOut, client_models.AuditEntry),
     (server_models.HealthResponse, Health),
+    (server_models.ReportPlan, client_models.ReportPlan),
+    (server_models.ReportSectionPlan, client_models.ReportSectionPlan),
+    (server_models.ReportRecipient, client_models.ReportRecipient),
+    (server_models.DatasetFreshness, client_models.DatasetFreshness),
 ]
 
 
