@@ -41,7 +41,7 @@ def show(result: Any, truth: dict[str, Any], template: str, params: dict[str, An
         console.print(f"  {n.part}: {n.mechanism} noise, scale {n.scale:.3g} per released cell", style="dim", highlight=False)
     for note in result.notes:
         if note.startswith(("Stage", "credited_financed_sales omitted", "seen_again omitted", "financed omitted")):
-            console.print(f"  note: {note}", style="dim", highlight=False)
+            console.print(f"  note: {note}", style="dim", highlight=False, markup=False)
 
 
 def _funnel(truth: dict[str, Any], params: dict[str, Any], rec: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from cleanroom.cli._results import display_columns, display_rows, table
+from cleanroom.cli._results import display_columns, display_rows, num, table
 
 from cleanroom.cli._common import JsonOpt, KeysFileOpt, PartnersOpt, PoliciesOpt, StoreOpt, console, emit_json, err_console, handle_errors, paths
 from cleanroom.errors import ConfigError, QueryError
@@ -161,13 +161,24 @@ def query(
     params_json: Annotated[str | None, typer.Option("--params-json", help="All parameters as one JSON object.")] = None,
     epsilon: Annotated[float, typer.Option("--epsilon", help="Epsilon to spend.")] = 0.5,
     url: Annotated[str, typer.Option("--url", envvar="CLEANROOM_URL", help="Gateway URL (else $CLEANROOM_URL).")] = "http://127.0.0.1:8000",
+    explain: Annotated[bool, typer.Option("--explain", help="Show the plan and the accuracy to expect; spends nothing.")] = False,
+    target_ci95: Annotated[float | None, typer.Option("--target-ci95", help="With --explain: the epsilon that would give this ±95% half-width.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask the gateway for a differentially private result and print it (value ± 95% interval)."""
+    """Ask the gateway for a differentially private result and print it (value [95% interval])."""
     from cleanroom.client import Client
 
     if (template is None) == (sql is None):
         raise QueryError("query.invalid", "give exactly one of --template or --sql")
+    if explain:
+        with Client(url, api_key) as client:
+            plan = client.explain(collaboration, template, parse_params(param or [], params_json) if template else None, epsilon, sql=sql,
+                                  target_ci95=target_ci95)
+        if as_json:
+            emit_json(plan.model_dump())
+        else:
+            print_explanation(plan, target_ci95)
+        return
     with Client(url, api_key) as client:
         if template is not None:
             result = client.query(collaboration, template, parse_params(param or [], params_json), epsilon)
@@ -179,7 +190,7 @@ def query(
     console.print(result_table(result))
     console.print(result_footer(result), highlight=False)
     for note in result.notes:
-        console.print(f"  note: {note}", style="dim", highlight=False)
+        console.print(f"  note: {note}", style="dim", highlight=False, markup=False)
 
 
 def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
@@ -214,6 +225,23 @@ def result_table(result: QueryResult) -> Table:
     """Dimensions as they are; each value as ``value ±half-interval``, or ``suppressed`` (never 0)."""
     rows = [cells for _, cells in display_rows(list(result.columns), [list(r) for r in result.rows])]
     return table(f"{result.template} ({result.query_id})", display_columns(list(result.columns)), rows)
+
+
+def print_explanation(plan: Any, target: float | None) -> None:
+    """The plan in words, then what to expect of each kind of number (nothing was charged)."""
+    console.print(f"[bold]{plan.template}[/] at epsilon {plan.epsilon:g} (nothing charged, no data read)", highlight=False)
+    for line in plan.plan:
+        console.print(f"  {line}", highlight=False, markup=False)
+    columns = ["number", "cells summed", "expected ±95%"] + ([f"epsilon for ±{target:g}"] if target is not None else [])
+    rows = []
+    for e in plan.expected:
+        row = [e.quantity, str(e.cells_summed), num(e.ci95)]
+        if target is not None:
+            row.append("-" if e.epsilon_for_target is None else num(e.epsilon_for_target))
+        rows.append(row)
+    console.print(table("expected accuracy", columns, rows))
+    for note in plan.notes:
+        console.print(f"  note: {note}", style="dim", highlight=False, markup=False)
 
 
 def result_footer(result: QueryResult) -> str:

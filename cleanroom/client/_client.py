@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel
 
 from cleanroom.client._errors import error_from_response
-from cleanroom.client._models import AuditPage, Budget, Health, Policy, QueryResult, ReportPlan, UploadReceipt
+from cleanroom.client._models import AuditPage, Budget, Explanation, Health, Policy, QueryResult, ReportPlan, UploadReceipt
 from cleanroom.errors import ConfigError, InternalError, QueryError
 
 M = TypeVar("M", bound=BaseModel)
@@ -55,6 +55,15 @@ class Client:
         """Run a template; spends ``epsilon`` unless an identical query was answered before."""
         body = {"collaboration": collaboration, "template": template, "params": params or {}, "epsilon": epsilon}
         return self._call(QueryResult, "POST", "/v1/queries", json=body)
+
+    def explain(self, collaboration: str, template: str | None, params: dict[str, Any] | None = None, epsilon: float = 0.5, *,
+                sql: str | None = None, target_ci95: float | None = None) -> Explanation:
+        """What a query would read and how accurate it would be at ``epsilon``; free (nothing charged, no data read)."""
+        body: dict[str, Any] = {"collaboration": collaboration, "epsilon": epsilon}
+        body.update({"sql": sql} if sql is not None else {"template": template, "params": params or {}})
+        if target_ci95 is not None:
+            body["target_ci95"] = target_ci95
+        return self._call(Explanation, "POST", "/v1/queries/explain", json=body)
 
     def sql(self, collaboration: str, sql: str, epsilon: float) -> QueryResult:
         """Run one restricted-SQL aggregate (where the policy allows restricted SQL)."""

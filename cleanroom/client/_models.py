@@ -93,6 +93,37 @@ class AuditPage(_Model):
     next_after: int | None
 
 
+class ExpectedAccuracy(_Model):
+    quantity: str
+    part: str
+    cells_summed: int
+    ci95: float
+    epsilon_for_target: float | None = None
+
+
+class PartPlanOut(_Model):
+    part: str
+    cells: int
+    sensitivity: int
+    epsilon: str
+    mechanism: str
+    scale: float
+
+
+class Explanation(_Model):
+    template: str
+    params: dict[str, Any]
+    datasets: list[str]
+    joins: list[list[str]]
+    consent_purposes: list[str]
+    threshold: int
+    epsilon: float
+    parts: list[PartPlanOut]
+    expected: list[ExpectedAccuracy]
+    plan: list[str]
+    notes: list[str] = []
+
+
 class ReportSectionPlan(_Model):
     name: str
     title: str

@@ -60,6 +60,50 @@ class QueryRequest(_Model):
         return self
 
 
+class ExplainRequest(QueryRequest):
+    """A query to explain before spending anything: the same body, plus an optional accuracy target."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_ci95: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                      description="A wished 95% half-width (persons, sales): the response says what epsilon would give it.")
+
+
+class ExpectedAccuracy(_Model):
+    """What one kind of shown number will look like at the requested epsilon (before any data is read)."""
+
+    quantity: str = Field(description="e.g. 'persons at stage lead (per group)'.")
+    part: str
+    cells_summed: int = Field(description="How many noisy cells the number adds up (its noise is their sum).")
+    ci95: float = Field(description="Expected half-width of its 95% interval, in persons or sales (unconditional).")
+    epsilon_for_target: float | None = Field(default=None, description="Epsilon of the whole query that would give target_ci95, when asked.")
+
+
+class PartPlanOut(_Model):
+    part: str
+    cells: int
+    sensitivity: int = Field(description="L1 sensitivity: the most one person can move the part's cells in total.")
+    epsilon: str = Field(description="This part's exact share of the query's epsilon.")
+    mechanism: str
+    scale: float = Field(description="Noise scale per cell, in persons or sales.")
+
+
+class ExplainResponse(_Model):
+    """``POST /v1/queries/explain``: the compiled plan in words and the accuracy to expect; no charge, no data read."""
+
+    template: str
+    params: dict[str, Any]
+    datasets: list[str]
+    joins: list[list[str]]
+    consent_purposes: list[str]
+    threshold: int
+    epsilon: float
+    parts: list[PartPlanOut]
+    expected: list[ExpectedAccuracy]
+    plan: list[str] = Field(description="The plan in words.")
+    notes: list[str] = Field(default_factory=list, description="What the engine leaves out and why.")
+
+
 class NoiseInfo(_Model):
     """How one released vector (a *part*: e.g. ``persons``, ``sales``) was noised."""
 

@@ -112,13 +112,13 @@ class _Plan:
 
 def _plan(ctx: ReleaseContext, policy: Policy, principal: Principal, template: str, params: dict[str, Any],
           epsilon_value: float) -> _Plan:
-    rule = _authorize(policy, principal, template)
+    rule = authorize(policy, principal, template)
     epsilon = Epsilon.parse(epsilon_value)
     now = datetime.now(UTC)
     scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True, stored=ctx.store.active_versions())
     compiled = compile_query(template, params, scope)
     rules = effective_rules(policy, ctx.partners, compiled.datasets)
-    _check_effective(rules, compiled.dimensions, epsilon, template)
+    check_effective(rules, compiled.dimensions, epsilon, template)
     key = _cache_key(ctx, policy, scope, compiled, epsilon, rules.min_threshold, _consent_horizon(ctx, scope, compiled))
     return _Plan(scope=scope, compiled=compiled, epsilon=epsilon, threshold=rules.min_threshold, key=key, now=now)
 
@@ -229,7 +229,7 @@ def _report_plan(ctx: ReleaseContext, policy: Policy, section: Any, params: dict
                         approved_joins=joins)
     compiled = compile_query(section.template, params, scope)
     rules = effective_rules(policy, ctx.partners, compiled.datasets)
-    _check_effective(rules, compiled.dimensions, epsilon, section.template)
+    check_effective(rules, compiled.dimensions, epsilon, section.template)
     key = sha256_hex(canonical_json({"report": policy.collaboration, "policy": content_hash(policy), "month": month,
                                      "section": section.model_dump(mode="json"), "threshold": rules.min_threshold}))
     return _Plan(scope=scope, compiled=compiled, epsilon=epsilon, threshold=rules.min_threshold, key=key, now=now)
@@ -238,7 +238,7 @@ def _report_plan(ctx: ReleaseContext, policy: Policy, section: Any, params: dict
 # --- authorization and scope ---------------------------------------------------------------------
 
 
-def _authorize(policy: Policy, principal: Principal, template: str) -> TemplateRule:
+def authorize(policy: Policy, principal: Principal, template: str) -> TemplateRule:
     if principal.role == "report":
         raise AuthError("auth.forbidden", "a report key runs only the monthly report's sections (POST /v1/reports/...), not ad hoc queries")
     if principal.role not in QUERY_ROLES:
@@ -329,7 +329,7 @@ def _check_bound_still_identity(ctx: ReleaseContext, scope: Scope, compiled: Any
             raise QueryError("query.failed", "a dataset changed while the query was being prepared; send it again")
 
 
-def _check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, template: str) -> None:
+def check_effective(rules: Any, dimensions: list[str], epsilon: Epsilon, template: str) -> None:
     """The strictest rule among the data owners binds: epsilon cap and groupable dimensions."""
     if epsilon.fraction > rules.max_epsilon_per_query:
         who = ", ".join(rules.binding["max_epsilon_per_query"])
@@ -459,4 +459,4 @@ def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, comp
     })
 
 
-__all__ = ["REPORT_ACCOUNT", "ReleaseContext", "budget_limits", "build_scope", "release_query", "release_report_section"]
+__all__ = ["REPORT_ACCOUNT", "ReleaseContext", "authorize", "budget_limits", "build_scope", "check_effective", "release_query", "release_report_section"]

@@ -26,6 +26,8 @@ from cleanroom.gateway.models import (
     AuditPage,
     BudgetResponse,
     DatasetFreshness,
+    ExplainRequest,
+    ExplainResponse,
     PolicyResponse,
     QueryRequest,
     QueryResponse,
@@ -74,6 +76,12 @@ class Services:
     def release_query(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """Authorize -> compile -> charge budget -> execute -> noise -> audit -> respond, in one place."""
         return release_query(self.release_context, self._active(request.collaboration), principal, request)
+
+    def explain_query(self, principal: Principal, request: ExplainRequest) -> ExplainResponse:
+        """The plan and expected accuracy of a query; nothing is charged and no data is read."""
+        from cleanroom.gateway.explain import explain_query
+
+        return explain_query(self.release_context, self._active(request.collaboration), principal, request)
 
     def report_plan(self, principal: Principal, collaboration: str, month: str) -> ReportPlan:
         """The month's sections (parameters resolved for the month), recipients, spend so far, and data freshness."""
@@ -140,7 +148,7 @@ class Services:
         return QueryResponse(
             query_id=query_id, template=p["template"], columns=p["columns"], rows=p["rows"], epsilon_charged=0.0,
             budget_remaining=self._remaining_or_zero(principal, p["collaboration"]),
-            noise=p["noise"], suppressed_cells=p["suppressed_cells"], cached=True,
+            noise=p["noise"], suppressed_cells=p["suppressed_cells"], cached=True, notes=list(p.get("notes") or []),
         )
 
     def _remaining_or_zero(self, principal: Principal, collaboration: str) -> float:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from cleanroom.gateway.auth import Principal
 from cleanroom.gateway.deps import ServicesDep, require
-from cleanroom.gateway.models import QUERY_ID_PATTERN, QueryRequest, QueryResponse
+from cleanroom.gateway.models import QUERY_ID_PATTERN, ExplainRequest, ExplainResponse, QueryRequest, QueryResponse
 from cleanroom.gateway.problems import problem_responses
 
 router = APIRouter(prefix="/v1/queries", tags=["queries"])
@@ -26,6 +26,17 @@ def create_query(body: QueryRequest, principal: Querier, services: ServicesDep) 
     """Budget is charged before anything is released; an identical earlier query is served from the
     cache without new noise or charge (``cached: true``)."""
     return services.release_query(principal, body)
+
+
+@router.post(
+    "/explain",
+    response_model=ExplainResponse,
+    summary="Explain a query before spending: the plan in words and the accuracy to expect (no charge, no data read)",
+    responses=problem_responses(400, 401, 403, 404, 409, 429, 500),
+)
+def explain_query(body: ExplainRequest, principal: Querier, services: ServicesDep) -> ExplainResponse:
+    """The same authorization and compilation as a release; stops before the budget is charged."""
+    return services.explain_query(principal, body)
 
 
 @router.get(

@@ -30,6 +30,9 @@ TWINS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (server_models.ReportSectionPlan, client_models.ReportSectionPlan),
     (server_models.ReportRecipient, client_models.ReportRecipient),
     (server_models.DatasetFreshness, client_models.DatasetFreshness),
+    (server_models.ExplainResponse, client_models.Explanation),
+    (server_models.ExpectedAccuracy, client_models.ExpectedAccuracy),
+    (server_models.PartPlanOut, client_models.PartPlanOut),
 ]
 
 
