@@ -69,8 +69,12 @@ def accuracy(mechanism: Mechanism, scale: float, alpha: float) -> float:
 
 
 def ci95(mechanism: Mechanism, scale: float) -> float:
-    """Half-width of the 95 % interval of one noisy value (a bound: at least 95 % coverage)."""
-    return accuracy(mechanism, scale, ALPHA)
+    """Half-width of the central 95 % interval of one noisy value, from the noise distribution itself.
+
+    OpenDP's :func:`accuracy` is a bound (coverage at least 95 %, often 97-99 % for integer noise,
+    and -inf for scales far below one); this is the interval the release path shows.
+    """
+    return _half_width(mechanism, scale, 1)
 
 
 def noise_variance(mechanism: Mechanism, scale: float) -> float:
@@ -121,16 +125,14 @@ def noise_sum(mechanism: Mechanism, scale: float, terms: int) -> NoiseSum:
         raise InternalError("internal.invariant", f"noise_sum needs terms >= 1 and scale > 0, got {terms}, {scale}")
     reach = _support(mechanism, scale)
     step = max(1, math.ceil(2 * reach / MAX_BINS))
-    ks = np.arange(-reach, reach + 1, dtype=np.int64)
-    single = _pmf(mechanism, scale, ks)
-    if step > 1:  # bin integers into cells of `step`, centred on multiples of step
-        centres = np.round(ks / step).astype(np.int64)
-        grid = np.arange(centres.min(), centres.max() + 1)
-        binned = np.zeros(len(grid))
-        np.add.at(binned, centres - centres.min(), single)
-        single, base = binned, grid * step
-    else:
-        base = ks
+    if step == 1:  # every integer, exactly
+        base = np.arange(-reach, reach + 1, dtype=np.int64)
+        single = _pmf(mechanism, scale, base)
+    else:  # bins of `step` integers centred on multiples of step; at these scales the noise is continuous to within 1/step
+        half = reach // step + 1
+        base = np.arange(-half, half + 1, dtype=np.int64) * step
+        single = np.diff(_cdf(mechanism, scale, np.append(base - step / 2, base[-1] + step / 2)))
+        single = single / single.sum()
     pmf = single
     for _ in range(terms - 1):
         pmf = np.convolve(pmf, single)
@@ -146,6 +148,15 @@ def _support(mechanism: Mechanism, scale: float) -> int:
     if mechanism == "laplace":
         return int(math.ceil(scale * math.log(2 / TAIL))) + 1
     return int(math.ceil(scale * math.sqrt(2 * math.log(2 / TAIL)))) + 1
+
+
+def _cdf(mechanism: Mechanism, scale: float, x: np.ndarray) -> np.ndarray:
+    """The continuous CDF the noise approaches at large scales (Laplace of scale ``scale``, or a normal)."""
+    if mechanism == "laplace":
+        return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0) / scale), 1 - 0.5 * np.exp(-np.maximum(x, 0) / scale))
+    from math import erf, sqrt
+
+    return np.array([0.5 * (1 + erf(v / (scale * sqrt(2)))) for v in x])
 
 
 def _pmf(mechanism: Mechanism, scale: float, ks: np.ndarray) -> np.ndarray:
@@ -164,7 +175,7 @@ def count_interval(value: int, *, mechanism: Mechanism, scale: float, terms: int
     With ``threshold`` the value was shown only because it reached it (``value >= threshold``),
     and the interval is conditional on that: the true counts ``x`` for which the observed value
     is not in either ``alpha/2`` tail of the noise distribution truncated to ``x + noise >=
-    threshold``. Without it, the central interval of the noise. ``low`` is never below 0.
+    threshold``. Without it, the central interval of the noise. ``low`` is not below 0 unless the noisy value is.
     """
     noise = noise_sum(mechanism, scale, terms)
     e = noise.values  # candidate noise values; the candidate truth is value - e
@@ -188,7 +199,9 @@ def count_interval(value: int, *, mechanism: Mechanism, scale: float, terms: int
     if not ok.any():  # unreachable for a proper distribution; keep a safe answer
         return max(0.0, float(value - e[-1])), float(value - e[0])
     accepted = e[ok]
-    return max(0.0, float(value - accepted.max())), max(0.0, float(value - accepted.min()))
+    low, high = float(value - accepted.max()), float(value - accepted.min())
+    # True counts and sums of non-negative measures are >= 0; a negative noisy value keeps its plain interval.
+    return (max(0.0, low), max(0.0, high)) if value >= 0 else (low, high)
 
 
 def _align(k: np.ndarray, step: int) -> np.ndarray:

@@ -26,7 +26,8 @@ WINDOW = {"window_start": "2026-11-01", "window_end": "2027-01-31"}
 # (who asks, template, params, whose data it reads: stated here from the templates' definitions,
 # docs/reference/templates.md, not read back from the audit log).
 QUERIES: list[tuple[str, str, dict[str, Any], frozenset[str]]] = [
-    (NORTH, "funnel", {"dimensions": ["model"]}, ALL),  # every stage: brand, both dealers, finance
+    (NORTH, "funnel", {"dimensions": ["model"]}, frozenset({BRAND, NORTH, LAKE})),  # cohort funnel; no finance: dealers may not join contracts
+    (BRAND, "funnel", {"dimensions": ["model"]}, ALL),  # the brand's cohort funnel has the financed branch (contracts)
     (NORTH, "overlap", {"datasets": ["northside-dealers.sales", "aurora-motors.web_sessions"]}, frozenset({NORTH, BRAND})),
     (BRAND, "overlap", {"datasets": ["aurora-motors.web_sessions", "aurora-motors.campaign_touches"]}, frozenset({BRAND})),
     (LAKE, "overlap", {"datasets": ["lakeside-autos.leads", "lakeside-autos.sales"]}, frozenset({LAKE})),

@@ -41,7 +41,7 @@ def _distinct_params(n: int) -> list[dict[str, Any]]:
     """``n`` different funnel questions (model filters), so no answer can come from the cache."""
     subsets = [list(c) for k in (1, 2, 3, 4) for c in combinations(MODELS, k)]
     assert len(subsets) >= n
-    return [{"filters": {"model": s}, "include_medians": False} for s in subsets[:n]]
+    return [{"filters": {"model": s}} for s in subsets[:n]]
 
 
 def _body(params: dict[str, Any], epsilon: float = EPSILON) -> dict[str, Any]:
@@ -148,7 +148,7 @@ class _Asker:
         with httpx.Client(base_url=self.url, headers=bearer(self.key), timeout=30) as http:
             while True:
                 epsilon = 0.001 + self._ticket() * 0.000001  # a new epsilon: a new cache key, a new release
-                params = {"dimensions": ["model"], "include_medians": True}
+                params = {"dimensions": ["model"], "window_days": 120}
                 try:
                     response = http.post("/v1/queries", json=_body(params, epsilon))
                 except httpx.TransportError:

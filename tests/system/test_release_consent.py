@@ -33,7 +33,7 @@ from cleanroom.partners import load_partners
 BRAND, NORTH, LAKE, FIN = "aurora-motors", "northside-dealers", "lakeside-autos", "aurora-financial"
 EPSILON = 1000
 POLICY = {"privacy": {"max_epsilon_per_query": EPSILON, "monthly_budget_per_partner": 100_000, "collaboration_monthly_cap": 400_000}}
-FUNNEL = {"include_medians": False}
+FUNNEL = {"view": "activity"}  # stage counts: each partner's rows with its own consent
 
 # Who has rows where (person numbers). Consent: each partner's own consent dataset.
 ROWS: dict[tuple[str, str], list[int]] = {

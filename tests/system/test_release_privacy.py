@@ -27,8 +27,8 @@ WINDOW = {"window_start": "2026-11-01", "window_end": "2027-01-31"}
 # Every template, each twice with different parameters: (partner, template, params).
 RUNS: list[tuple[str, str, dict[str, Any]]] = [
     (BRAND, "funnel", {"dimensions": ["model"]}),
-    (BRAND, "funnel", {"dimensions": ["region"], "include_medians": False}),
-    (NORTH, "funnel", {"dimensions": ["dealer_group"]}),
+    (BRAND, "funnel", {"dimensions": ["region"], "entry": "configurator", "window_days": 60}),
+    (NORTH, "funnel", {"dimensions": ["dealer_group"], "entry": "lead"}),
     (NORTH, "funnel", {"dimensions": ["model"], "filters": {"region": ["north", "east"]}}),
     (BRAND, "attribution", {"model": "last_touch", "by": "campaign"}),
     (BRAND, "attribution", {"model": "linear", "by": "channel", "lookback_days": 60}),
@@ -80,26 +80,49 @@ def _post(gateway: LiveGateway, key: str, template: str, params: dict[str, Any],
 
 
 def _pairs(body: dict[str, Any], exact: ExactResult) -> list[tuple[float, float]]:
-    """(released, exact) for every released count or credit, matched cell by cell."""
+    """(released, exact) for every released count or credit, matched row by row.
+
+    Templates release partitions; the shown numbers are sums of their cells, so the exact side
+    is the same sums of the exact cells (written out here, independently of the presenter).
+    """
     rows = records(body)
     template = body["template"]
     if template == "funnel":
-        part = exact.part("persons")
-        assert [(r["stage"], *(r[d] for d in exact.dimensions)) for r in rows] == [tuple(c) for c in part.cells]
-        return _zip([r["persons"] for r in rows], part.values)
+        return _zip([r["persons"] for r in rows], _exact_funnel(exact))
     if template == "attribution":
-        credit, sales = exact.part("credit"), exact.part("sales")
-        total = dict(zip([c[0] for c in sales.cells], sales.values, strict=True))
-        campaigns = _zip([r["credited_sales"] for r in rows[:-1]], [v / 1000 for v in credit.values])
-        return campaigns + _zip([rows[-1]["credited_sales"]], [total["sales"]])
+        credit = exact.part("credit")
+        by_value: dict[str, int] = {}
+        for cell, v in zip(credit.cells, credit.values, strict=True):
+            by_value[cell[0]] = by_value.get(cell[0], 0) + v
+        assert [r[exact.dimensions[0]] for r in rows[:-1]] == list(by_value)
+        return _zip([r["credited_sales"] for r in rows], [v / 1000 for v in by_value.values()] + [sum(credit.values) / 1000])
     if template == "overlap":
-        persons = exact.part("persons")
-        count = dict(zip([c[0] for c in persons.cells], persons.values, strict=True))
-        sides = [(r[f"persons_{s}"], count[r[f"dataset_{s}"]]) for r in rows for s in "ab" if r[f"persons_{s}"] is not None]
-        return sides + _zip([r["shared"] for r in rows], exact.part("shared").values)
+        venn = dict(zip(exact.part("venn").cells, exact.part("venn").values, strict=True))
+        out = []
+        for r in rows:
+            a, b = r["dataset_a"], r["dataset_b"]
+            exact_a, exact_b, both = (venn[(a, b, "a_only")] + venn[(a, b, "both")], venn[(a, b, "b_only")] + venn[(a, b, "both")], venn[(a, b, "both")])
+            out += [(r[k], e) for k, e in (("persons_a", exact_a), ("persons_b", exact_b), ("shared", both)) if r[k] is not None]
+        return out
     if template == "lifecycle":
-        return _zip([r["contracts_ending"] for r in rows], exact.part("ending").values)
+        ending = dict(zip(exact.part("ending").cells, exact.part("ending").values, strict=True))
+        by = exact.dimensions[0]
+        return _zip([r["contracts_ending"] for r in rows], [ending[(r[by], "not_seen")] + ending[(r[by], "seen_again")] for r in rows])
     return [pair for p in exact.parts for pair in _zip([r[p.name] for r in rows], p.values)]
+
+
+def _exact_funnel(exact: ExactResult) -> list[int]:
+    """Persons reaching each stage per cohort group: the cells of that stage and every later one (financed after sale)."""
+    part = exact.part("reached")
+    stages: list[str] = list(exact.meta["stages"])
+    value = dict(zip(part.cells, part.values, strict=True))
+    out = []
+    for group in dict.fromkeys(c[1:] for c in part.cells):
+        steps = stages[:-1] if stages[-1] == "financed" else stages
+        out += [sum(value[(s, *group)] for s in stages[k:]) for k in range(len(steps))]
+        if stages[-1] == "financed":
+            out.append(value[("financed", *group)])
+    return out
 
 
 def _zip(released: list[Any], exact: list[float]) -> list[tuple[float, float]]:
@@ -133,8 +156,8 @@ def test_every_template_releases_noisy_values_with_intervals_never_exact(
 
 def test_fresh_epsilon_gives_fresh_noise_never_the_exact_answer(gateway: LiveGateway, analysts: dict[str, str], oracle: ExactOracle) -> None:
     """Same question at two epsilons: two different noisy vectors, neither equal to the truth."""
-    params = {"dimensions": ["model"], "include_medians": False}
-    exact = oracle.exact(NORTH, "funnel", params).part("persons").values
+    params = {"dimensions": ["model"]}
+    exact = _exact_funnel(oracle.exact(NORTH, "funnel", params))
     first, second = (_post(gateway, analysts[NORTH], "funnel", params, eps).json() for eps in (0.3, 0.31))
     a, b = ([r["persons"] for r in records(x)] for x in (first, second))
     assert a != b and a != exact and b != exact
@@ -205,27 +228,27 @@ def test_a_result_is_only_visible_to_the_partner_that_asked(gateway: LiveGateway
 def test_brand_threshold_binds_every_count_over_brand_data(gateway: LiveGateway, analysts: dict[str, str], oracle: ExactOracle) -> None:
     """aurora-motors' [restrictions] min_threshold 25 (policy: 20): no released count over its data is below 25,
     while small exact cells exist (so suppression is exercised). The sharp 20-vs-25 contrast is in test_release_consent."""
-    params = {"dimensions": ["model", "month"], "include_medians": False}
+    params = {"dimensions": ["model", "month"]}
     body = _post(gateway, analysts[NORTH], "funnel", params, 1.0).json()
     released = [r["persons"] for r in records(body) if r["persons"] is not None]
-    exact = oracle.exact(NORTH, "funnel", params).part("persons").values
+    exact = _exact_funnel(oracle.exact(NORTH, "funnel", params))
     assert released and min(released) >= 25
     assert body["suppressed_cells"] > 0 and sum(1 for v in exact if v < 20) > 0
 
 
 def test_a_cached_result_never_crosses_into_a_scope_that_could_not_compute_it(gateway: LiveGateway, analysts: dict[str, str]) -> None:
     """The brand may join sales with contracts, dealers may not (policy joins: contracts, roles [brand, finance]).
-    A dealer asking the question the brand asked must get its own answer, without the contract-stage medians."""
-    assert "sale->contract" in _median_pairs(gateway, "brand") and "sale->contract" not in _median_pairs(gateway, "dealer")
+    A dealer asking the question the brand asked must get its own answer, without the financed branch."""
+    assert "financed" in _stages(gateway, "brand") and "financed" not in _stages(gateway, "dealer")
     brand = _post(gateway, analysts[BRAND], "funnel", {}, 0.45).json()
-    assert brand["cached"] is False
+    assert brand["cached"] is False and "financed" in {r["stage"] for r in records(brand)}
     dealer = _post(gateway, analysts[NORTH], "funnel", {}, 0.45).json()
-    assert {r["stage"]: r["median_days"] for r in records(dealer)}["contract"] is None, "a dealer received sale->contract medians"
-    assert dealer["cached"] is False
+    assert "financed" not in {r["stage"] for r in records(dealer)}, "a dealer received the contract-based financed branch"
+    assert dealer["cached"] is False and any("financed" in n for n in dealer["notes"])
 
 
-def _median_pairs(gateway: LiveGateway, role: str) -> set[str]:
-    """The stage pairs whose days histogram a role's scope compiles (deterministic: no data, no noise)."""
+def _stages(gateway: LiveGateway, role: str) -> list[str]:
+    """The cohort funnel's stages in a role's scope (deterministic: no data, no noise)."""
     from datetime import UTC, datetime
 
     from cleanroom.engine import compile_query
@@ -236,8 +259,7 @@ def _median_pairs(gateway: LiveGateway, role: str) -> set[str]:
     partners = load_partners(gateway.config.partners)
     policy = active_policy(COLLABORATION, gateway.config.policies, gateway.config.store, partners)
     scope = build_scope(policy, partners, role, policy.template_rule("funnel"), datetime.now(UTC))
-    days = compile_query("funnel", {}, scope).part("days")
-    return {cell[0] for cell in days.cells}
+    return list(compile_query("funnel", {}, scope).meta["stages"])
 
 
 def _spent(collab: Collab, partner: str) -> str:

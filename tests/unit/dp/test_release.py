@@ -65,7 +65,7 @@ def test_release_reports_mechanism_scale_interval() -> None:
     noisy = release(exact(part), Fraction(1, 2), threshold=0).part("amount")
     assert (noisy.mechanism, noisy.sensitivity) == ("laplace", 600)
     assert noisy.scale == pytest.approx(1200) and noisy.scale >= 1200
-    assert noisy.ci95 == ci95("laplace", noisy.scale) == pytest.approx(dp.discrete_laplacian_scale_to_accuracy(noisy.scale, 0.05))
+    assert noisy.ci95 == ci95("laplace", noisy.scale) <= dp.discrete_laplacian_scale_to_accuracy(noisy.scale, 0.05)
 
 
 def test_gaussian_meets_its_epsilon_delta() -> None:
