@@ -23,7 +23,7 @@ CASES = [
     ("dimension column tagged private", "  decision:  ", "  salesperson:  ", "wrong-tag", "error", "  salesperson:"),
     ("unknown consent purpose", "consent: [measurement, attribution] ", "consent: [measurement, marketting] ", "consent-purpose", "error", "consent: [measurement, marketting]"),
     ("unknown template", "  overlap:      ", "  overlaps:     ", "unknown-template", "error", "  overlaps:"),
-    ("report section epsilon above the cap", "epsilon: 0.15                         # spends 0.15\n      dimensions: [campaign]", "epsilon: 1.5\n      dimensions: [campaign]", "epsilon-cap", "error", "epsilon: 1.5"),
+    ("report section epsilon above the cap", "epsilon: 0.3                          # spends 0.3 of the reservation\n      dimensions: [month]", "epsilon: 1.5\n      dimensions: [month]", "epsilon-cap", "error", "epsilon: 1.5"),
     ("per-query cap above the monthly budget", "max_epsilon_per_query: 1.0 ", "max_epsilon_per_query: 12.0", "epsilon-cap", "error", "max_epsilon_per_query: 12.0"),
     ("join key filterable", "filterable: [model,", "filterable: [hid, model,", "join-key-filter", "error", "filterable: [hid, model,"),
     ("budget smaller than the report reservation", "monthly_budget_per_partner: 10.0", "monthly_budget_per_partner: 1.5 ", "report-budget", "warning", "monthly_budget_per_partner: 1.5"),

@@ -85,7 +85,7 @@ def test_epsilons_are_exact(policy: Policy) -> None:
     assert micro_epsilon(p.monthly_budget_per_partner) == 10_000_000
     assert micro_epsilon(p.report_reservation) == 2_000_000
     assert sum((s.epsilon for s in policy.report.sections), Fraction(0)) == p.report_reservation  # type: ignore[union-attr]
-    assert (p.min_threshold, p.mechanism, p.max_groups_per_person, p.max_rows_per_person) == (20, "laplace", 4, 50)
+    assert (p.min_threshold, p.mechanism, p.max_groups_per_person, p.max_rows_per_person) == (20, "laplace", 2, 50)
 
 
 def test_epsilon_parsing(policy_file: Path, partners: dict[str, Partner]) -> None:
@@ -115,7 +115,7 @@ def test_canonical_form_ignores_comments_order_and_style(repo: Path, partners: d
     data["joins"] = list(reversed(data["joins"]))
     data["templates"]["funnel"]["roles"].reverse()
     data["privacy"]["max_epsilon_per_query"] = 1  # 1 and 1.0 are the same epsilon
-    data["privacy"]["max_groups_per_person"] = 4  # writing a default explicitly changes nothing
+    data["privacy"]["max_rows_per_person"] = 50  # writing a default explicitly changes nothing
     path = tmp_path / "aurora-2026.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=True, default_flow_style=True, width=60))
     assert canonical_bytes(load_policy(path, partners)) == canonical_bytes(original)
