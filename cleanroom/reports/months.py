@@ -13,7 +13,8 @@ from typing import Any
 
 from cleanroom.errors import QueryError
 
-TRAILING_MONTHS = 6  # a by-month funnel shows the report month and the five before it
+TRAILING_MONTHS = 6  # a by-month funnel shows six cohort months
+DEFAULT_WINDOW_DAYS = 90  # the funnel template's default window
 
 
 def parse_month(month: str) -> date:
@@ -53,11 +54,23 @@ def month_end(month: str) -> date:
     return add_months(parse_month(month), 1) - timedelta(days=1)
 
 
+def mature_cohort(month: str, window_days: int) -> str:
+    """The latest cohort month whose every member's window closed by the end of ``month``."""
+    end = month_end(month)
+    cohort = parse_month(month)
+    while month_end(month_text(cohort)) + timedelta(days=window_days) > end:
+        cohort = add_months(cohort, -1)
+    return month_text(cohort)
+
+
 def section_params(template: str, params: dict[str, Any], dimensions: list[str], month: str, month_domain: list[str]) -> dict[str, Any]:
     """The template parameters of a report section for ``month``.
 
-    - ``funnel``: cohorts entering in the month; grouped by month, the month and the
-      ``TRAILING_MONTHS - 1`` before it that the policy's month domain holds.
+    - ``funnel``: the latest cohort whose window has closed by the end of the month (with a
+      30-day window, the cohort that entered the month before: a younger cohort has not had its
+      chance to convert, and comparing it with older ones would show a drop that is not there);
+      grouped by month, that cohort month and the ``TRAILING_MONTHS - 1`` before it that the
+      policy's month domain holds.
     - ``attribution``: sales in the month.
     - ``lifecycle``: contracts ending in the next quarter (the three months after the month).
     - anything else: the section's parameters as written.
@@ -65,12 +78,12 @@ def section_params(template: str, params: dict[str, Any], dimensions: list[str],
     out: dict[str, Any] = dict(params)
     if template == "funnel":
         out["dimensions"] = list(dimensions)
+        last = mature_cohort(month, int(out.get("window_days", DEFAULT_WINDOW_DAYS)))
         if "month" in dimensions:
-            first = parse_month(month)
-            wanted = [month_text(add_months(first, -k)) for k in range(TRAILING_MONTHS - 1, -1, -1)]
+            wanted = [month_text(add_months(parse_month(last), -k)) for k in range(TRAILING_MONTHS - 1, -1, -1)]
             months = [m for m in wanted if m in month_domain]
         else:
-            months = [month] if month in month_domain else []
+            months = [last] if last in month_domain else []
         if not months:
             raise QueryError("query.invalid_params", f"month {month} is outside the policy's month domain ({month_domain[0]} to {month_domain[-1]})",
                              field="month")
@@ -88,4 +101,5 @@ def section_params(template: str, params: dict[str, Any], dimensions: list[str],
     return out
 
 
-__all__ = ["TRAILING_MONTHS", "add_months", "is_complete", "last_complete_month", "month_end", "month_text", "parse_month", "section_params"]
+__all__ = ["TRAILING_MONTHS", "add_months", "is_complete", "last_complete_month", "mature_cohort", "month_end", "month_text", "parse_month",
+           "section_params"]

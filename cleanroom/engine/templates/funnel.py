@@ -158,26 +158,33 @@ class _Keys:
 
     dims: list[str]
     axes: list[list[str]]
-    filters: dict[str, list[int]]  # dimension -> allowed 1-based ordinals
+    filters: dict[str, list[int]]  # filter-only dimension -> allowed 1-based ordinals
     all_dims: list[str]  # grouped first, then filter-only dimensions, then month for the period
+    domains: dict[str, list[str]]  # the values each of all_dims can take (a grouped, filtered dimension: its filter)
 
 
 def _cohort_keys(params: FunnelParams, scope: Scope) -> _Keys:
     for dim in params.dimensions:
         if dim not in DIMENSIONS:
             raise PolicyError("policy.dimension_not_allowed", f"{TEMPLATE}: {dim!r} is not a funnel dimension {list(DIMENSIONS)}", dimension=dim)
-    axes = [scope.domain(d, TEMPLATE) for d in params.dimensions]
+    domains = {d: scope.domain(d, TEMPLATE) for d in params.dimensions}
     filters: dict[str, list[int]] = {}
     for dim, wanted in params.filters.items():
         domain = scope.domain(dim, TEMPLATE)
         unknown = [v for v in wanted if v not in domain]
         if unknown:
             raise QueryError("query.invalid_params", f"{TEMPLATE}: filters.{dim}: {unknown} not in the public domain {domain}", field=f"filters.{dim}")
-        filters[dim] = [domain.index(v) + 1 for v in wanted]
+        if dim in domains:  # grouped and filtered: the cells are the filter's values (others would be structural zeros)
+            domains[dim] = [v for v in domain if v in wanted]
+        else:
+            filters[dim] = [domain.index(v) + 1 for v in wanted]
+            domains[dim] = domain
     all_dims = list(params.dimensions) + [d for d in params.filters if d not in params.dimensions]
     if "month" in scope.domains and "month" not in all_dims:
         all_dims.append("month")  # the period: entry in a month of the public month domain
-    return _Keys(dims=list(params.dimensions), axes=axes, filters=filters, all_dims=all_dims)
+        domains["month"] = scope.domain("month", TEMPLATE)
+    axes = [domains[d] for d in params.dimensions]
+    return _Keys(dims=list(params.dimensions), axes=axes, filters=filters, all_dims=all_dims, domains=domains)
 
 
 def _entry_stage(params: FunnelParams, scope: Scope) -> _Stage:
@@ -266,7 +273,7 @@ def _entry_sources(b: Builder, entry: _Stage, keys: _Keys) -> None:
         select = [PERSON, _select_time(ref)]
         for j, dim in enumerate(keys.all_dims):
             expr = dim_expr(ref, dim)
-            select.append(f"{position(b.scope.domain(dim, TEMPLATE), expr) if expr else 'CAST(NULL AS INTEGER)'} AS d{j}")
+            select.append(f"{position(keys.domains[dim], expr) if expr else 'CAST(NULL AS INTEGER)'} AS d{j}")
         entry.sources.append(b.source(f"src_{entry.defn.name}_{i}", entry.refs[i], select, _where(entry.defn, ref)))
 
 
