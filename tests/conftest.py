@@ -6,6 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No hypothesis test may fail because the machine is busy: no deadlines, anywhere (CI shares 2 cores).
+settings.register_profile("cleanroom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cleanroom")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
