@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
 from cleanroom.partners import ID_PATTERN, NAME_PATTERN
 
@@ -49,7 +49,7 @@ class QueryRequest(_Model):
     template: str | None = Field(default=None, pattern=NAME_PATTERN, description="funnel | attribution | overlap | lifecycle.")
     sql: str | None = Field(default=None, min_length=1, max_length=20_000, description="Restricted SQL (when the policy allows it).")
     params: dict[str, Any] = Field(default_factory=dict, description="Template parameters (see docs/reference/templates.md).")
-    epsilon: float = Field(gt=0, allow_inf_nan=False, description="Privacy loss to spend on this query.")
+    epsilon: StrictFloat = Field(gt=0, allow_inf_nan=False, description="Privacy loss to spend on this query (a JSON number; true or \"0.5\" are refused).")
 
     @model_validator(mode="after")
     def _template_xor_sql(self) -> QueryRequest:

@@ -77,6 +77,8 @@ def test_nothing_is_released_without_an_active_policy(api: TestClient, mint: Min
     ("body", "code", "field"),
     [({**QUERY, "epsilon": -1}, "budget.invalid_epsilon", "body.epsilon"),
      ({**QUERY, "epsilon": "NaN"}, "budget.invalid_epsilon", "body.epsilon"),
+     ({**QUERY, "epsilon": True}, "budget.invalid_epsilon", "body.epsilon"),  # JSON true is not 1.0
+     ({**QUERY, "epsilon": "0.5"}, "budget.invalid_epsilon", "body.epsilon"),  # a string is not a number
      ({k: v for k, v in QUERY.items() if k != "collaboration"}, "query.invalid", "body.collaboration"),
      ({**QUERY, "sql": "SELECT 1"}, "query.invalid", "body"),
      ({**QUERY, "collaboration": "Aurora 2026!"}, "query.invalid", "body.collaboration"),
