@@ -35,6 +35,8 @@ from cleanroom.errors import PolicyError, QueryError
 
 TEMPLATE = "sql"
 MAX_SQL_CHARS = 10_000
+MAX_SQL_TOKENS = 2_000
+MAX_SQL_DEPTH = 16  # nested parentheses, or operators such as NOT chained without them
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SELECT_ARGS = {"expressions", "from_", "joins", "where", "group"}
 
@@ -84,10 +86,13 @@ def parse_select(sql: str) -> exp.Select:
     """Exactly one statement, and it is a plain SELECT (trailing ``;`` and comments are fine)."""
     if len(sql) > MAX_SQL_CHARS:
         raise reject("length", f"the query exceeds {MAX_SQL_CHARS} characters")
+    _check_shape(sql)
     try:
         trees = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.SqlglotError as exc:
         raise reject("syntax", f"cannot parse: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # unreachable after _check_shape; never a 500 if it is not
+        raise reject("depth", f"the query nests deeper than {MAX_SQL_DEPTH} levels") from None
     trees = [t for t in trees if t is not None and not isinstance(t, exp.Semicolon)]
     if len(trees) != 1:
         raise reject("statements", f"exactly one statement is allowed, found {len(trees)}")
@@ -98,6 +103,29 @@ def parse_select(sql: str) -> exp.Select:
         if key not in _SELECT_ARGS and value not in (None, False, []):
             raise reject(key.rstrip("_"), f"{key.rstrip('_').upper()} is not allowed")
     return tree
+
+
+def _check_shape(sql: str) -> None:
+    """Bound tokens and nesting on the flat token stream, before the recursive parser sees them.
+
+    Why: the parser and the allow-list walk recurse once per nesting level, so ``((((...))))`` or
+    ``NOT NOT NOT ...`` 45 levels deep ended in a RecursionError (a 500 with a 3,000-line trace).
+    The tokenizer is iterative; counting on its output costs nothing and refuses such input cleanly.
+    """
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError as exc:
+        raise reject("syntax", f"cannot parse: {str(exc).splitlines()[0]}") from None
+    if len(tokens) > MAX_SQL_TOKENS:
+        raise reject("length", f"the query has {len(tokens)} tokens; at most {MAX_SQL_TOKENS} are allowed")
+    depth = deepest = chain = 0
+    for token in tokens:
+        kind = token.token_type.name
+        depth += 1 if kind == "L_PAREN" else -1 if kind == "R_PAREN" else 0
+        chain = chain + 1 if kind in ("NOT", "DASH", "PLUS", "TILDA") else 0
+        deepest = max(deepest, depth + chain)
+        if deepest > MAX_SQL_DEPTH:
+            raise reject("depth", f"the query nests deeper than {MAX_SQL_DEPTH} levels (parentheses or chained operators)")
 
 
 def analyze(sql: str, scope: Scope) -> _Query:

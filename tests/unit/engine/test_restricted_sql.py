@@ -79,6 +79,10 @@ DENY: list[tuple[str, str]] = [
     ("SELEC COUNT(DISTINCT pid) FROM x", "syntax"),
     ("", "statements"),
     ("SELECT COUNT(DISTINCT pid) FROM " + "x" * 10_001, "length"),
+    (f"SELECT COUNT(DISTINCT pid) FROM {SALES} WHERE " + "(" * 45 + "region = 'north'" + ")" * 45, "depth"),  # was a RecursionError (500)
+    (f"SELECT COUNT(DISTINCT pid) FROM {SALES} WHERE " + "NOT " * 60 + "region = 'north'", "depth"),
+    (f"SELECT COUNT(DISTINCT pid) FROM {SALES} WHERE " + "- " * 40 + "1 = 1", "depth"),
+    ("SELECT " + ", ".join(["1"] * 1_500) + f" FROM {SALES}", "length"),
 ]
 
 
