@@ -94,8 +94,23 @@ def _audit_refused(ctx: ReleaseContext, policy: Policy, principal: Principal, re
                    exc: CleanroomError) -> None:
     ctx.audit.append("query.refused", principal.actor, {
         "collaboration": policy.collaboration, "partner": principal.partner, "template": request.template or "sql",
-        "params": params, "epsilon": str(request.epsilon), "code": exc.code,
+        "params": bounded_params(params), "epsilon": str(request.epsilon), "code": exc.code,
     })
+
+
+AUDIT_PARAMS_MAX_BYTES = 2048
+
+
+def bounded_params(params: dict[str, Any]) -> Any:
+    """Parameters as the audit log keeps them: verbatim up to 2 KB, else their digest and size.
+
+    Why: a refused query costs no epsilon, so without a bound anyone with a key could grow the log
+    by megabytes per request (20 refused funnels with 1 MB filter lists added 22 MB).
+    """
+    text = canonical_json(params)
+    if len(text) <= AUDIT_PARAMS_MAX_BYTES:
+        return params
+    return {"sha256": sha256_hex(text), "bytes": len(text), "keys": sorted(params)[:20]}
 
 
 @dataclass(frozen=True)
@@ -454,7 +469,7 @@ def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, comp
     owners = sorted({d.split(".", 1)[0] for d in compiled.datasets})
     ctx.audit.append("query", principal.actor, {
         "query_id": query_id, "collaboration": policy.collaboration, "policy": content_hash(policy),
-        "partner": principal.partner, "partners": owners, "template": compiled.template, "params": compiled.params,
+        "partner": principal.partner, "partners": owners, "template": compiled.template, "params": bounded_params(compiled.params),
         "datasets": compiled.datasets, "epsilon": str(epsilon), "outcome": outcome, "result_digest": digest,
     })
 
