@@ -45,6 +45,8 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 _QUANTUM = {"persons": Decimal("1"), "sales": Decimal("0.1"), "percent": Decimal("0.1"), "days": Decimal("0.1")}
 _CI = "_ci95"
+SUPPRESSED_VALUES = "suppressed_values"
+_FLAGS = ("suppressed", SUPPRESSED_VALUES)
 
 
 def unit_of(measure: str) -> str:
@@ -163,7 +165,20 @@ def measure_columns(section: Section) -> list[str]:
 def label_columns(section: Section) -> list[str]:
     """The columns that name a row (dimensions, stage, campaign...), in column order."""
     measures = set(measure_columns(section))
-    return [c for c in section.columns if c not in measures and not c.endswith(_CI) and c != "suppressed"]
+    return [c for c in section.columns if c not in measures and not c.endswith(_CI) and c not in _FLAGS]
+
+
+def is_suppressed(record: dict[str, Any], measure: str) -> bool:
+    """Whether one measure of a row is suppressed (too few persons), as opposed to not computable.
+
+    The engine lists a row's suppressed measures in ``suppressed_values``; a share whose count
+    was suppressed is listed too, while a cohort's own conversion (never computed) is not. A
+    section without that column falls back to: null value in a row flagged ``suppressed``.
+    """
+    listed = record.get(SUPPRESSED_VALUES)
+    if isinstance(listed, list | tuple):
+        return measure in listed
+    return record.get(measure) is None and bool(record.get("suppressed"))
 
 
 def label_text(value: Any) -> str:
@@ -214,12 +229,11 @@ def section_measures(section: Section) -> list[Measure]:
     out: list[Measure] = []
     for index, record in enumerate(records):
         key = row_key(section, record)
-        row_suppressed = bool(record.get("suppressed"))
         for measure in measure_columns(section):
             unit = unit_of(measure)
-            raw = record.get(measure)
+            suppressed = is_suppressed(record, measure)
+            raw = None if suppressed else record.get(measure)  # a number flagged suppressed is not printed
             raw_low, raw_high = _interval(record, measure) if raw is not None else (None, None)
-            suppressed = raw is None and row_suppressed
             note = "" if raw is not None or suppressed else _null_note(section, records, index, measure)
             out.append(
                 Measure(
@@ -286,7 +300,7 @@ def write_parquet(measures: Iterable[Measure], path: Path) -> None:
 
 
 __all__ = [
-    "CSV_COLUMNS", "Measure", "Results", "label_columns", "label_text", "measure_columns",
+    "CSV_COLUMNS", "SUPPRESSED_VALUES", "Measure", "Results", "is_suppressed", "label_columns", "label_text", "measure_columns",
     "params_json", "plain", "pretty", "rounded", "row_key", "section_measures", "unit_of",
     "write_csv", "write_parquet",
 ]  # fmt: skip

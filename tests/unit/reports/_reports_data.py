@@ -15,7 +15,7 @@ from cleanroom.reports.model import Freshness, Report, Section
 
 FUNNEL_COLUMNS = [
     "stage", "persons", "persons_ci95", "conversion", "conversion_ci95",
-    "cumulative_conversion", "cumulative_conversion_ci95", "suppressed",
+    "cumulative_conversion", "cumulative_conversion_ci95", "suppressed", "suppressed_values",
 ]  # fmt: skip
 STAGES = ["configurator", "lead", "test_drive", "sale", "financed"]
 MISSING = "lakeside-autos sales for 2026-10: no upload; Lakeside's October sales are not counted"
@@ -30,7 +30,7 @@ def _ratio(n: int | None, d: int | None, half: float) -> tuple[float | None, lis
     if n is None or d is None or d <= 0:
         return None, None
     low = max(n - half, 0.0) / (d + half)
-    high = (n + half) / (d - half) if d - half > 0 else None
+    high = min((n + half) / (d - half), 1.0) if d - half > 0 else 1.0  # the engine clips shares to [0, 1]
     return round(n / d, 4), [round(low, 4), round(high, 4) if high is not None else None]
 
 
@@ -40,7 +40,12 @@ def funnel_rows(dims: list[Any], persons: list[int | None], half: float = 31.0) 
     for i, p in enumerate(persons):
         conv = _ratio(p, persons[i - 1], half) if i else (None, None)
         cum = _ratio(p, persons[0], half) if i else (None, None)
-        rows.append([*dims, STAGES[i], p, _ci(p, half) if p is not None else None, conv[0], conv[1], cum[0], cum[1], p is None])
+        hidden = ["persons"] if p is None else []
+        if i and conv[0] is None:
+            hidden.append("conversion")  # a share of a suppressed count is suppressed, like the engine's
+        if i and cum[0] is None:
+            hidden.append("cumulative_conversion")
+        rows.append([*dims, STAGES[i], p, _ci(p, half) if p is not None else None, conv[0], conv[1], cum[0], cum[1], p is None, hidden])
     return rows
 
 

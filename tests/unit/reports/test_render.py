@@ -25,7 +25,8 @@ from cleanroom.reports.noise import Change
 from cleanroom.reports.outline import build_document
 from cleanroom.reports.pdf import latin1, render_pdf
 from cleanroom.reports.render import FILES, write_report_files
-from cleanroom.reports.results import CSV_COLUMNS, Results, pretty, rounded
+from cleanroom.reports.model import Section
+from cleanroom.reports.results import CSV_COLUMNS, Results, pretty, rounded, section_measures
 
 
 class Cells(HTMLParser):
@@ -263,3 +264,25 @@ def test_noise_rule() -> None:
     # 618 -> 605 buyers: 13 < 43.8
     sale = Change(get("funnel_by_month", "month=2026-08|stage=sale", "persons"), get("funnel_by_month", "month=2026-09|stage=sale", "persons"))  # type: ignore[arg-type]
     assert sale.beyond_noise is False and sale.text == "-2.1%"
+
+
+def test_suppression_is_per_measure() -> None:
+    """The engine's ``suppressed_values`` decides; without it, a null in a suppressed row."""
+    columns = ["stage", "persons", "persons_ci95", "conversion", "conversion_ci95", "suppressed", "suppressed_values"]
+    rows = [
+        ["lead", 120, [110.0, 130.0], None, None, False, []],  # the cohort: n/a, not suppressed
+        ["sale", 25, [15.0, 35.0], 0.2083, [0.12, 0.31], False, ["conversion"]],  # listed: never printed
+        ["financed", None, None, None, None, True, ["persons", "conversion"]],
+    ]
+    section = Section(name="f", title="f", template="funnel", params={}, dimensions=[], columns=columns, rows=rows,
+                      epsilon="1/10", query_id="q")
+    got = {(m.row_key, m.measure): m for m in section_measures(section)}
+    assert [k for k in got if k[0].startswith("stage=lead")] == [("stage=lead", "persons"), ("stage=lead", "conversion")]
+    assert not got["stage=lead", "conversion"].suppressed and got["stage=lead", "conversion"].note == "cohort"
+    sale = got["stage=sale", "conversion"]
+    assert sale.suppressed and sale.value is None and sale.low is None and sale.text == "suppressed"
+    assert got["stage=sale", "persons"].text == "25 (15–35)"
+    assert got["stage=financed", "persons"].suppressed
+    old_shape = section.model_copy(update={"columns": columns[:-1], "rows": [r[:-1] for r in rows]})
+    got = {(m.row_key, m.measure): m for m in section_measures(old_shape)}
+    assert got["stage=sale", "conversion"].text == "20.8% (12.0–31.0)" and got["stage=financed", "conversion"].suppressed
