@@ -61,13 +61,18 @@ class Noise:
 
 
 def ratio(num: tuple[Any, Any], den: tuple[Any, Any]) -> tuple[float | None, list[float | None] | None]:
-    """num/den with the conservative interval of cleanroom.engine.present.ratio."""
+    """num/den (a share) with a conservative interval clipped to [0, 1], like the engine's."""
     (n, n_ci), (d, d_ci) = num, den
     if n is None or d is None or d <= 0:
         return None, None
     low = max(n_ci[0], 0.0) / d_ci[1]
-    high = n_ci[1] / d_ci[0] if d_ci[0] > 0 else None
-    return round(n / d, 4), [round(low, 4), round(high, 4) if high is not None else None]
+    high = min(n_ci[1] / d_ci[0], 1.0) if d_ci[0] > 0 else 1.0
+    return round(n / d, 4), [round(low, 4), round(high, 4)]
+
+
+def hidden(**values: Any) -> list[str]:
+    """The engine's ``suppressed_values``: the measures of a row that are null because suppressed."""
+    return [name for name, value in values.items() if value is None]
 
 
 def funnel_rows(noise: Noise, dims: list[Any], cohort: float, rates: list[float], stages: list[str], hw: float) -> list[list[Any]]:
@@ -81,13 +86,14 @@ def funnel_rows(noise: Noise, dims: list[Any], cohort: float, rates: list[float]
         conv = ratio(persons[i], persons[i - 1]) if i else (None, None)
         cum = ratio(persons[i], persons[0]) if i else (None, None)
         suppressed = persons[i][0] is None
-        rows.append([*dims, stage, persons[i][0], persons[i][1], conv[0], conv[1], cum[0], cum[1], suppressed])
+        flags = hidden(persons=persons[i][0], **({"conversion": conv[0], "cumulative_conversion": cum[0]} if i else {}))
+        rows.append([*dims, stage, persons[i][0], persons[i][1], conv[0], conv[1], cum[0], cum[1], suppressed, flags])
     return rows
 
 
 def funnel_section(name: str, title: str, dims: list[str], params: dict[str, Any], rows: list[list[Any]], epsilon: str, qid: str) -> Section:
     columns = [*dims, "stage", "persons", "persons_ci95", "conversion", "conversion_ci95",
-               "cumulative_conversion", "cumulative_conversion_ci95", "suppressed"]  # fmt: skip
+               "cumulative_conversion", "cumulative_conversion_ci95", "suppressed", "suppressed_values"]  # fmt: skip
     notes = ["persons: distinct persons at the stage (noisy); conversion: persons / persons at the previous stage in the same cohort.",
              "Intervals are 95% per value; a ratio's interval combines both operands' (joint coverage >= 90%). Suppressed values are null, never 0."]  # fmt: skip
     return Section(name=name, title=title, template="funnel", params=params, dimensions=dims, columns=columns, rows=rows,
@@ -130,7 +136,7 @@ def sample_report(recipient: str = "aurora-motors") -> Report:
             total = 2150.0
             for k, model in enumerate(CREDIT_MODELS):
                 columns = [by, "credited_sales", "credited_sales_ci95", "credited_financed_sales", "credited_financed_sales_ci95",
-                           "financed_share", "financed_share_ci95", "suppressed"]  # fmt: skip
+                           "financed_share", "financed_share_ci95", "suppressed", "suppressed_values"]  # fmt: skip
                 rows = []
                 spread = sum(weights.values())
                 attributed = 0.0
@@ -141,14 +147,17 @@ def sample_report(recipient: str = "aurora-motors") -> Report:
                     cs = noise.credit(true, 18.0)
                     cf = noise.credit(true * (0.55 + 0.06 * math.cos(j)), 18.0)
                     share = ratio(cf, cs)
-                    rows.append([name, cs[0], cs[1], cf[0], cf[1], share[0], share[1], cs[0] is None or cf[0] is None])
+                    rows.append([name, cs[0], cs[1], cf[0], cf[1], share[0], share[1], cs[0] is None or cf[0] is None,
+                                 hidden(credited_sales=cs[0], credited_financed_sales=cf[0], financed_share=share[0])])
                 un = noise.credit(total - attributed, 18.0)
                 unf = noise.credit((total - attributed) * 0.5, 18.0)
                 us = ratio(unf, un)
-                rows.append(["unattributed", un[0], un[1], unf[0], unf[1], us[0], us[1], un[0] is None or unf[0] is None])
+                rows.append(["unattributed", un[0], un[1], unf[0], unf[1], us[0], us[1], un[0] is None or unf[0] is None,
+                             hidden(credited_sales=un[0], credited_financed_sales=unf[0], financed_share=us[0])])
                 ts, tf = noise.count(total, 9.0), noise.count(total * 0.56, 9.0)
                 tsh = ratio(tf, ts)
-                rows.append(["total", ts[0] and float(ts[0]), ts[1], tf[0] and float(tf[0]), tf[1], tsh[0], tsh[1], ts[0] is None or tf[0] is None])
+                rows.append(["total", ts[0] and float(ts[0]), ts[1], tf[0] and float(tf[0]), tf[1], tsh[0], tsh[1], ts[0] is None or tf[0] is None,
+                             hidden(credited_sales=ts[0], credited_financed_sales=tf[0], financed_share=tsh[0])])
                 sections.append(Section(
                     name=f"attribution_{by}_{model}", title=f"{by.capitalize()}s, {model.replace('_', ' ')}", template="attribution",
                     params={"model": model}, dimensions=[by], columns=columns, rows=rows, epsilon="3/20" if by == "campaign" else "1/10",
@@ -160,11 +169,13 @@ def sample_report(recipient: str = "aurora-motors") -> Report:
         for product, (ending, back) in {"loan": (1240, 0.34), "lease": (860, 0.52), "balloon": (64, 0.25)}.items():
             e, s = noise.count(ending, 14.0), noise.count(ending * back, 14.0)
             rate = ratio(s, e)
-            rows.append([product, e[0], e[1], s[0], s[1], rate[0], rate[1], e[0] is None or s[0] is None])
+            rows.append([product, e[0], e[1], s[0], s[1], rate[0], rate[1], e[0] is None or s[0] is None,
+                         hidden(contracts_ending=e[0], seen_again=s[0], seen_again_rate=rate[0])])
         sections.append(Section(
             name="contracts_ending_by_product", title="Contracts ending next quarter", template="lifecycle",
             params={}, dimensions=["product"], columns=["product", "contracts_ending", "contracts_ending_ci95", "seen_again",
-                                                        "seen_again_ci95", "seen_again_rate", "seen_again_rate_ci95", "suppressed"],
+                                                        "seen_again_ci95", "seen_again_rate", "seen_again_rate_ci95", "suppressed",
+                                                        "suppressed_values"],
             rows=rows, epsilon="3/10", query_id="q-5be21f08",
         ))  # fmt: skip
 
