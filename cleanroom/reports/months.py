@@ -71,7 +71,8 @@ def section_params(template: str, params: dict[str, Any], dimensions: list[str],
       chance to convert, and comparing it with older ones would show a drop that is not there);
       grouped by month, that cohort month and the ``TRAILING_MONTHS - 1`` before it that the
       policy's month domain holds.
-    - ``attribution``: sales in the month.
+    - ``attribution``: sales in the month, or with ``trailing_months: n`` in the n months up to it
+      (a rolling quarter has enough sales per campaign to clear the threshold).
     - ``lifecycle``: contracts ending in the next quarter (the three months after the month).
     - anything else: the section's parameters as written.
     """
@@ -89,7 +90,11 @@ def section_params(template: str, params: dict[str, Any], dimensions: list[str],
                              field="month")
         out["filters"] = {**dict(out.get("filters") or {}), "month": months}
     elif template == "attribution":
-        out["month"] = month
+        trailing = int(out.pop("trailing_months", 1))
+        if trailing == 1:
+            out["month"] = month
+        else:
+            out["months"] = [month_text(add_months(parse_month(month), -k)) for k in range(trailing - 1, -1, -1)]
         if dimensions:
             out["by"] = dimensions[0]
     elif template == "lifecycle":

@@ -9,7 +9,7 @@ sales per value, financed credits, the financed share and the total number of sa
 and ratios of these cells, derived after the noise: no epsilon is spent on a separate count of
 sales (it equals the sum of the credits).
 
-One sale per person (its earliest; with ``month``, only if that sale falls in the month), so
+One sale per person (its earliest; with ``month`` or ``months``, only if that sale falls in them), so
 the credit vector moves by at most 1000 per person.
 Credits: non-last touches get ``floor`` of their share (linear and position-based in exact
 integer arithmetic; time-decay in floating point plus 1e-9 against representation error), and
@@ -18,12 +18,12 @@ the last touch gets the residue, so each sale sums to exactly 1000.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictInt, model_validator
 
 from cleanroom.aggregate import Bounds
-from cleanroom.engine._sql import Cte, ident, indent, lit, lit_list, position, union_all
+from cleanroom.engine._sql import Cte, ident, indent, lit_list, position, union_all
 from cleanroom.engine.builder import Builder, Params, parse_params
 from cleanroom.engine.compiled import CompiledQuery, PartPlan, PartSpec, axis, cross_cells
 from cleanroom.engine.scope import DatasetRef, Scope
@@ -37,6 +37,7 @@ FINANCE_WINDOW = (7, 30)  # contract start within [sale day - 7, sale day + 30]
 WEIGHTS = {"credit": 1}
 FINANCING = ["not_financed", "financed"]
 Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based"]
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 class AttributionParams(Params):
@@ -45,7 +46,20 @@ class AttributionParams(Params):
     lookback_days: StrictInt = Field(default=30, ge=1, le=90)
     half_life_days: StrictInt = Field(default=7, ge=1, le=60)
     max_touches: StrictInt = Field(default=10, ge=1, le=20)
-    month: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Only sales in this month (YYYY-MM).")
+    month: str | None = Field(default=None, pattern=MONTH_PATTERN, description="Only sales in this month (YYYY-MM).")
+    months: list[Annotated[str, Field(pattern=MONTH_PATTERN)]] | None = Field(default=None, min_length=1, max_length=24,
+                                                                              description="Only sales in these months.")
+
+    @model_validator(mode="after")
+    def _one_period(self) -> AttributionParams:
+        if self.month is not None and self.months is not None:
+            raise ValueError("give month or months, not both")
+        if self.months is not None and len(set(self.months)) != len(self.months):
+            raise ValueError("months must be distinct")
+        return self
+
+    def period(self) -> list[str] | None:
+        return [self.month] if self.month is not None else sorted(self.months) if self.months is not None else None
 
 
 def raw_credit_sql(model: Model, half_life_days: int) -> str:
@@ -73,7 +87,7 @@ def compile_attribution(raw: dict[str, Any], scope: Scope) -> CompiledQuery:
     contracts = scope.datasets_of("finance", "contracts")
     b = Builder(scope, TEMPLATE)
     _joins(b, touches, sales, contracts)
-    _sales(b, sales, contracts, params.month)
+    _sales(b, sales, contracts, params.period())
     _touches(b, touches, params, domain)
     _credits(b, params, unattributed=len(domain) + 1)
     specs = _specs(b, domain, params, financed=bool(contracts))
@@ -101,12 +115,12 @@ def _union(names: list[str], cols: str) -> str:
     return union_all([f"SELECT {cols} FROM {n}" for n in names])
 
 
-def _sales(b: Builder, sales: list[DatasetRef], contracts: list[DatasetRef], month: str | None) -> None:
-    """Each person's earliest sale (in ``month`` when given), and which of those a contract started around."""
+def _sales(b: Builder, sales: list[DatasetRef], contracts: list[DatasetRef], months: list[str] | None) -> None:
+    """Each person's earliest sale (when given: only if it falls in one of ``months``), and which of those a contract started around."""
     srcs = [b.source(f"src_sale_{i}", r, [PERSON, f"CAST({ident(r.event_time)} AS TIMESTAMP) AS ts"]) for i, r in enumerate(sales)]
     earliest = f"SELECT {PERSON}, min(ts) AS sold_at\nFROM (\n{indent(_union(srcs, f'{PERSON}, ts'))}\n)\nGROUP BY {PERSON}"
-    if month is not None:
-        earliest += f"\nHAVING strftime(min(ts), '%Y-%m') = {lit(month)}"
+    if months is not None:
+        earliest += f"\nHAVING strftime(min(ts), '%Y-%m') IN {lit_list(months)}"
     b.add(Cte("sale", earliest, materialized=True))
     if not contracts:
         return

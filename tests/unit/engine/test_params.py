@@ -53,7 +53,7 @@ def test_unknown_template() -> None:
 
 def test_defaults_are_echoed_in_the_compiled_params() -> None:
     compiled = compile_query("attribution", {}, make_scope(consent_purposes=["measurement", "attribution"]))
-    assert compiled.params == {"model": "last_touch", "by": "campaign", "lookback_days": 30, "half_life_days": 7, "max_touches": 10, "month": None}
+    assert compiled.params == {"model": "last_touch", "by": "campaign", "lookback_days": 30, "half_life_days": 7, "max_touches": 10, "month": None, "months": None}
 
 
 def policy_error(template: str, params: dict[str, Any], **scope: Any) -> CleanroomError:
@@ -152,3 +152,13 @@ def test_stages_left_out_are_not_read() -> None:
     assert list(compiled.meta["stages_omitted"]) == ["configurator", "application", "contract"]
     assert not any(q.startswith(("aurora-motors", "aurora-financial")) for q in compiled.datasets)
     assert "aurora_motors" not in compiled.sql and "aurora_financial" not in compiled.sql
+
+
+def test_attribution_over_a_month_or_several() -> None:
+    scope = make_scope(consent_purposes=["measurement", "attribution"])
+    assert "IN ('2026-01', '2026-02')" in compile_query("attribution", {"months": ["2026-02", "2026-01"]}, scope).sql
+    assert "IN ('2026-02')" in compile_query("attribution", {"month": "2026-02"}, scope).sql
+    for bad in ({"month": "2026-02", "months": ["2026-01"]}, {"months": ["2026-01", "2026-01"]}, {"month": "2026-13"}):
+        with pytest.raises(CleanroomError) as err:
+            compile_query("attribution", bad, scope)
+        assert err.value.code == "query.invalid_params"

@@ -38,5 +38,7 @@ def test_funnels_show_only_cohorts_whose_window_has_closed() -> None:
 
 def test_attribution_and_lifecycle_get_the_month_and_the_next_quarter() -> None:
     assert section_params("attribution", {"model": "linear"}, ["channel"], "2026-10", DOMAIN) == {"model": "linear", "month": "2026-10", "by": "channel"}
+    quarter = section_params("attribution", {"model": "linear", "trailing_months": 3}, ["campaign"], "2026-10", DOMAIN)
+    assert quarter == {"model": "linear", "months": ["2026-08", "2026-09", "2026-10"], "by": "campaign"}
     life = section_params("lifecycle", {}, ["product"], "2026-10", DOMAIN)
     assert (life["window_start"], life["window_end"], life["by"]) == ("2026-11-01", "2027-01-31", "product")
