@@ -180,10 +180,13 @@ def monthly_report(url: str, keys: dict[str, str], w: Path, truth: dict[str, Any
     step(f"The monthly report for {month} (the job: cleanroom report monthly --collaboration {COLLABORATION} --month {month} --out {out})")
     with Client(url, keys["report"], timeout=600) as client:
         first = run_monthly(client, COLLABORATION, month, out)
-        again = run_monthly(client, COLLABORATION, month, out)
+        again = [client.report_section(COLLABORATION, month, name) for name in first.charged]
+        plan = client.report_plan(COLLABORATION, month)
     spent = sum((Decimal(e) for e in first.charged.values()), Decimal(0))
     console.print(f"{len(first.charged)} sections released once for the whole collaboration: epsilon {spent.normalize()} charged to the report reservation")
-    console.print(f"re-run of {month}: {len(again.reused)} stored sections reused, epsilon charged {sum((Decimal(e) for e in again.charged.values()), Decimal(0))}")
+    same = sum(1 for a, name in zip(again, first.charged, strict=True) if a.cached)
+    console.print(f"asking again for {month}: {same} of {len(again)} sections served from the store, epsilon charged 0 "
+                  f"(report account spent {plan.spent} of {plan.reservation})")
     for recipient in first.recipients:
         console.print(f"  {recipient}: {first.directory / recipient}/ (report.html, report.pdf, results.csv, results.parquet, manifest.json)",
                       highlight=False)

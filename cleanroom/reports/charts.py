@@ -282,6 +282,11 @@ def figure(chart: Chart) -> Figure:
             _draw_lines(ax, panel, panel_width)
         ax.yaxis.set_major_formatter(_fmt_axis(panel.unit))
         ax.set_title(panel.title)
+        if not any(p.value is not None for s in panel.series for p in s.points):
+            # Nothing to draw: ticks would be meaningless (0 %, 0 %, 1 %...); say why instead.
+            ax.set_yticks([])
+            ax.text(0.5, 0.55, "all suppressed\n(too few people)", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=9, color="#5b6570", bbox={"facecolor": "white", "edgecolor": "none", "pad": 2})
     entries = chart._legend_entries()
     if entries:
         lines = all(isinstance(p, Lines) for p in chart.panels)
