@@ -21,10 +21,15 @@ def test_demo_runs_end_to_end(tmp_path: Path, repo: Path) -> None:
         "policy.join_not_approved",  # nor join sales with contracts
         "cached=True, epsilon charged 0.0",  # a repeated query is free and identical
         "chain intact: True",
+        "11 sections released once for the whole collaboration: epsilon 2 charged to the report reservation",
+        "11 of 11 sections served from the store, epsilon charged 0",
         "demo complete",
     ):
         assert expected in out, f"{expected!r} missing from the demo output:\n{out[-3000:]}"
     assert "Traceback" not in out and "internal.invariant" not in out
+    month = workdir / "reports" / "aurora-2026" / "2026-10"
+    for recipient in ("aurora-motors", "northside-dealers", "lakeside-autos", "aurora-financial"):
+        assert {p.name for p in (month / recipient).iterdir()} == {"report.html", "report.pdf", "results.csv", "results.parquet", "manifest.json"}
     assert (workdir / "raw" / "ground_truth.json").exists()
     assert {p.name: p.read_bytes() for p in (repo / "partners").glob("*.toml")} == partner_files  # keys registered in the copy only
     assert "crk_" not in out  # API keys are never printed by the demo
