@@ -157,16 +157,16 @@ def _funnel(noisy: NoisyResult) -> Presented:
         for k, stage in enumerate(steps):
             row: dict[str, Any] = {**dict(zip(dims, group, strict=True)), "stage": stage}
             _put(row, "persons", reached[k], integer=True)
-            _put(row, "conversion", share(reached[k], _cells(part, cell_of[k - 1 : k])) if k else NA)
-            _put(row, "cumulative_conversion", share(reached[k], _cells(part, cell_of[:k])) if k else NA)
+            _put(row, "conversion", _shown_share(reached[k], _cells(part, cell_of[k - 1 : k]), reached[k - 1]) if k else NA)
+            _put(row, "cumulative_conversion", _shown_share(reached[k], _cells(part, cell_of[:k]), reached[0]) if k else NA)
             row["suppressed"] = reached[k].suppressed
             rows.append(row)
         if financed:
             row = {**dict(zip(dims, group, strict=True)), "stage": "financed"}
             fin = total(part, [cell_of[-1]], t)
             _put(row, "persons", fin, integer=True)
-            _put(row, "conversion", share(fin, _cells(part, [cell_of[-2]])))
-            _put(row, "cumulative_conversion", share(fin, _cells(part, cell_of[:-1])))
+            _put(row, "conversion", _shown_share(fin, _cells(part, [cell_of[-2]]), total(part, cell_of[-2:], t)))
+            _put(row, "cumulative_conversion", _shown_share(fin, _cells(part, cell_of[:-1]), reached[0]))
             row["suppressed"] = fin.suppressed
             rows.append(row)
     columns = [*dims, "stage", "persons", "persons_ci95", "conversion", "conversion_ci95", "cumulative_conversion",
@@ -184,6 +184,11 @@ def _funnel(noisy: NoisyResult) -> Presented:
                      "its conversion is the financed share of sales (captive penetration).")
     notes += [INTERVAL_NOTE, *omitted_notes(noisy.meta)]
     return Presented(columns=columns, rows=rows, notes=notes)
+
+
+def _shown_share(part: Est, rest: Est, denominator: Est) -> Est:
+    """A share only when its denominator count is shown too: persons / share would otherwise recover a suppressed count."""
+    return SUPPRESSED if denominator.suppressed else share(part, rest)
 
 
 def _cells(part: NoisyPart, indices: Sequence[int]) -> Est:

@@ -51,6 +51,18 @@ def test_stage_counts_are_nested_sums_and_conversions_are_shares() -> None:
     assert table.columns[:2] == ["model", "stage"] and table.columns[-1] == "suppressed_values"
 
 
+def test_no_share_is_shown_over_a_suppressed_denominator() -> None:
+    """aster: cohort -3 + 22 = 19 (suppressed), lead 2 + 20 = 22 (shown): lead / cohort would give the cohort back."""
+    table = present(funnel({"configurator": [-3, 500], "lead": [2, 10], "test_drive": [20, 5], "sale": [0, 3], "financed": [0, 1]},
+                           ["aster", "dune"]))
+    rows = {(r["model"], r["stage"]): r for r in table.rows}
+    assert rows[("aster", "configurator")]["persons"] is None, "cohort 19 < 20"
+    assert rows[("aster", "lead")]["persons"] == 22
+    assert rows[("aster", "lead")]["conversion"] is None and "conversion" in rows[("aster", "lead")]["suppressed_values"]
+    assert rows[("aster", "test_drive")]["conversion"] is not None, "lead (22) is shown: test_drive / lead may be"
+    assert rows[("aster", "test_drive")]["cumulative_conversion"] is None, "the cohort is suppressed"
+
+
 def test_count_intervals_are_conditional_near_the_threshold() -> None:
     shown = total(part("p", [("a",)], [21], scale=4.0), [0], 20)
     far = total(part("p", [("a",)], [521], scale=4.0), [0], 20)
