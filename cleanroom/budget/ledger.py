@@ -13,7 +13,9 @@ and is never refunded, even if the query then fails, because the caller may alre
 something from its timing or error.
 
 Budget arithmetic per (collaboration, month), with ``R`` = a partner's report reservation and
-``C`` = the collaboration-wide reservation (by default the same as ``R``):
+``C`` = the collaboration-wide reservation (by default the same as ``R``). The gateway charges the
+shared monthly report once, to the account ``@report`` with the reservation as its budget, and
+passes ``R = 0`` for partners and ``C`` = the policy's reservation for their queries:
 - a ``query`` may use ``partner_budget - spent_queries - max(R, spent_reports)`` for its partner
   and ``collaboration_cap - all_spent_queries - max(C, all_spent_reports)`` overall;
 - a ``report`` may use the reservation and anything else left: ``budget - all spent``.

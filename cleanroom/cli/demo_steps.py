@@ -161,7 +161,7 @@ def closing(url: str, keys: dict[str, str], w: Path, step: Step) -> None:
             with Client(url, keys[name]) as c:
                 b = c.budget(COLLABORATION)
             console.print(f"{b.partner}: spent {b.partner_spent:g} of {b.partner_limit:g}, {b.partner_remaining:g} left "
-                          f"({b.reserved_for_report:g} reserved for the monthly report); collaboration lifetime {b.lifetime_epsilon:g}")
+                          f"(the collaboration cap holds {b.reserved_for_report:g} back for the monthly report); collaboration lifetime {b.lifetime_epsilon:g}")
     step("Audit: what the brand's compliance officer sees, and the hash chain")
     with Client(url, keys["compliance"]) as c:
         page = c.audit(limit=1000)

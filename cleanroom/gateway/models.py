@@ -234,7 +234,7 @@ class BudgetResponse(_Model):
     partner_limit: float
     partner_spent: float
     partner_remaining: float
-    reserved_for_report: float
+    reserved_for_report: float = Field(description="Epsilon held back from the collaboration cap for the monthly report (not from partner budgets).")
     collaboration_cap: float
     collaboration_spent: float
     collaboration_remaining: float

@@ -449,18 +449,24 @@ def _remaining(ctx: ReleaseContext, policy: Policy, principal: Principal) -> flo
 
 
 def budget_limits(policy: Policy) -> dict[str, Epsilon]:
-    """The policy's budgets as the ledger's exact values (keyword arguments of charge/remaining)."""
+    """The budgets of a partner's ad hoc queries, as the ledger's exact values (keyword arguments of charge/remaining).
+
+    The report is charged once for the collaboration (to ``REPORT_ACCOUNT``), never to a partner,
+    so the reservation is held back from the collaboration cap only (``collaboration_reserve``);
+    a partner's own budget has nothing reserved in it (``report_reserve`` 0).
+    """
     p = policy.privacy
     return {
         "partner_budget": Epsilon.parse(p.monthly_budget_per_partner),
         "collaboration_cap": Epsilon.parse(p.collaboration_monthly_cap),
-        "report_reserve": Epsilon.parse(p.report_reservation),
+        "report_reserve": Epsilon.zero(),
+        "collaboration_reserve": Epsilon.parse(p.report_reservation),
     }
 
 
 def _purpose(principal: Principal) -> str:
-    """Report keys spend the report reservation; everyone else spends query budget."""
-    return "report" if principal.role == "report" else "query"
+    """Only analysts run ad hoc queries (report keys release report sections, charged to REPORT_ACCOUNT)."""
+    return "query"
 
 
 def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, query_id: str,

@@ -170,7 +170,7 @@ class Services:
             collaboration=collaboration, partner=principal.partner, period=month,
             partner_limit=float(limits["partner_budget"].fraction),
             partner_spent=float(self.ledger.spent(collaboration, principal.partner, month).fraction),
-            partner_remaining=float(left.partner.fraction), reserved_for_report=float(limits["report_reserve"].fraction),
+            partner_remaining=float(left.partner.fraction), reserved_for_report=float(limits["collaboration_reserve"].fraction),
             collaboration_cap=float(limits["collaboration_cap"].fraction), collaboration_spent=float(spent_all.fraction),
             collaboration_remaining=float(left.collaboration.fraction),
             lifetime_epsilon=float(self.ledger.lifetime(collaboration).fraction),

@@ -284,7 +284,7 @@ class Privacy(_Frozen):
     monthly_budget_per_partner: Epsilon = Field(description="Epsilon each partner's analysts may spend per calendar month (UTC).")
     collaboration_monthly_cap: Epsilon = Field(description="Epsilon all partners together may spend per calendar month.")
     report_reservation: NonNegativeEpsilon = Field(
-        description="Epsilon held back each month for the monthly report (from the cap and each report recipient's budget)."
+        description="Epsilon held back each month from the collaboration cap for the monthly report (charged once, to no partner)."
     )
     mechanism: Literal["laplace", "gaussian"] = Field(
         default="laplace", description="laplace: pure epsilon-DP; gaussian: discrete Gaussian under zCDP, needs delta."

@@ -32,7 +32,7 @@ from cleanroom.budget import Epsilon
 NORTH, LAKE = "northside-dealers", "lakeside-autos"
 EPSILON = 0.5
 # Per month: 7 - report reservation 2 = 5 for queries = exactly 10 queries of 0.5.
-TEN_QUERIES = {"privacy": {"monthly_budget_per_partner": 7.0, "report_reservation": 2.0}}
+TEN_QUERIES = {"privacy": {"monthly_budget_per_partner": 5.0, "report_reservation": 2.0}}  # the reservation comes off the cap, not off partners
 MODELS = ["aster", "borealis", "cirrus", "dune", "ember", "fjord"]
 BURST = 50
 

@@ -87,11 +87,11 @@ def privacy_numbers(ctx: Context) -> Iterator[Issue]:
 
 
 def _reservation_fits(ctx: Context, p: Privacy) -> Iterator[Issue]:
-    for key in ("monthly_budget_per_partner", "collaboration_monthly_cap"):
-        budget: Fraction = getattr(p, key)
-        if budget < p.report_reservation:
-            msg = f"{key} {_e(budget)} is smaller than report_reservation {_e(p.report_reservation)}: the monthly report cannot be paid for"
-            yield ctx.warning("report-budget", ("privacy", key), msg, "raise the budget or lower the reservation")
+    # The report is charged once for the collaboration (never to a partner), so only the cap must hold it.
+    cap: Fraction = p.collaboration_monthly_cap
+    if cap < p.report_reservation:
+        msg = f"collaboration_monthly_cap {_e(cap)} is smaller than report_reservation {_e(p.report_reservation)}: the monthly report cannot be paid for"
+        yield ctx.warning("report-budget", ("privacy", "collaboration_monthly_cap"), msg, "raise the cap or lower the reservation")
 
 
 @check("privacy", "report")

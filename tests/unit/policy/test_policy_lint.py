@@ -26,7 +26,7 @@ CASES = [
     ("report section epsilon above the cap", "epsilon: 0.3                          # spends 0.3 of the reservation\n      dimensions: [month]", "epsilon: 1.5\n      dimensions: [month]", "epsilon-cap", "error", "epsilon: 1.5"),
     ("per-query cap above the monthly budget", "max_epsilon_per_query: 1.0 ", "max_epsilon_per_query: 12.0", "epsilon-cap", "error", "max_epsilon_per_query: 12.0"),
     ("join key filterable", "filterable: [model,", "filterable: [hid, model,", "join-key-filter", "error", "filterable: [hid, model,"),
-    ("budget smaller than the report reservation", "monthly_budget_per_partner: 10.0", "monthly_budget_per_partner: 1.5 ", "report-budget", "warning", "monthly_budget_per_partner: 1.5"),
+    ("cap smaller than the report reservation", "collaboration_monthly_cap: 30.0", "collaboration_monthly_cap: 1.5 ", "report-budget", "warning", "collaboration_monthly_cap: 1.5"),
     ("reservation below what the report needs", "report_reservation: 2.0", "report_reservation: 1.0", "report-budget", "warning", "report_reservation: 1.0"),
     ("epsilon per query above 1", "max_epsilon_per_query: 1.0 ", "max_epsilon_per_query: 1.5 ", "epsilon-high", "warning", "max_epsilon_per_query: 1.5"),
     ("threshold under 20", "min_threshold: 20 ", "min_threshold: 10 ", "threshold-low", "warning", "min_threshold: 10"),
