@@ -63,6 +63,33 @@ STAGES: Final = (
 )
 FUNNEL_DIMENSIONS: Final = ("model", "region", "channel", "dealer_group", "month")
 MAX_GROUPS_PER_PERSON: Final = 4
+MAX_ROWS_PER_PERSON: Final = 50  # policy `privacy.max_rows_per_person`: each person's earliest rows per dataset
+
+# The cohort funnel (engine/templates/funnel.py) by entry: its stages as (name, role, dataset,
+# row condition or None). A person reaches a stage at or after the previous one and within
+# FUNNEL_WINDOW_DAYS of entry; after `sale` comes the `financed` branch (FINANCED_* days below).
+COHORT_FUNNELS: Final = {
+    "configurator": (
+        ("configurator", "brand", "web_sessions", None),
+        ("lead", "dealer", "leads", None),
+        ("test_drive", "dealer", "test_drives", None),
+        ("sale", "dealer", "sales", None),
+    ),
+    "lead": (
+        ("lead", "dealer", "leads", None),
+        ("test_drive", "dealer", "test_drives", None),
+        ("sale", "dealer", "sales", None),
+    ),
+    "application": (
+        ("application", "finance", "applications", None),
+        ("approved", "finance", "applications", ("decision", "approved")),
+        ("contract", "finance", "contracts", None),
+    ),
+}
+# The groupings the ground truth reports for each entry, besides the ungrouped cohort.
+COHORT_GROUPINGS: Final = {"configurator": ("model", "month"), "lead": ("dealer_group",), "application": ()}
+FUNNEL_WINDOW_DAYS: Final = 90
+FINANCED: Final = "financed"
 MEDIAN_DAYS_CAP: Final = 365
 
 ATTRIBUTION_MODELS: Final = ("first_touch", "last_touch", "linear", "time_decay", "position_based")
@@ -120,6 +147,8 @@ __all__ = [
     "BRAND",
     "CAMPAIGNS",
     "CHANNELS",
+    "COHORT_FUNNELS",
+    "COHORT_GROUPINGS",
     "CONFIGURATOR_COMPLETED",
     "DEALERS",
     "DEALER_GROUPS",
@@ -129,14 +158,17 @@ __all__ = [
     "DEFAULT_PHONE_REGION",
     "DOMAINS",
     "FINANCE",
+    "FINANCED",
     "FINANCED_AFTER_DAYS",
     "FINANCED_BEFORE_DAYS",
     "FUNNEL_DIMENSIONS",
+    "FUNNEL_WINDOW_DAYS",
     "HALF_LIFE_DAYS",
     "LEAD_SOURCES",
     "LIFECYCLE_SEGMENTS",
     "LOOKBACK_DAYS",
     "MAX_GROUPS_PER_PERSON",
+    "MAX_ROWS_PER_PERSON",
     "MAX_TOUCHES",
     "MEDIAN_DAYS_CAP",
     "MODELS",

@@ -72,6 +72,7 @@ def test_another_end_date_moves_the_period(tmp_path: Path, repo: Path) -> None:
     truth = json.loads((tmp_path / "o" / "ground_truth.json").read_text())
     assert truth["months"][0] == "2024-07" and truth["months"][-1] == "2025-06"
     assert truth["lifecycle"]["window"] == {"start": "2025-07-01", "end": "2025-09-30"}
-    assert set(truth["funnel"]["by"]["month"]["cells"]["configurator"]) == set(truth["months"])
+    assert set(truth["funnel"]["stage_activity"]["by"]["month"]["cells"]["configurator"]) == set(truth["months"])
+    assert list(truth["funnel"]["cohort"]["configurator"]["by"]["month"]["cells"]) == truth["months"]
     sessions = (tmp_path / "o" / "aurora-motors" / "web_sessions.csv").read_text().splitlines()[1:]
     assert all("2024-07-01" <= line.split(",")[5].strip('"')[:10] <= "2025-06-30" for line in sessions)

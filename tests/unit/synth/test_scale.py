@@ -17,7 +17,7 @@ def test_one_million_customers_under_a_minute(tmp_path: Path, repo: Path) -> Non
     assert summary.seconds < 60, f"took {summary.seconds:.1f} s"
     truth = json.loads((tmp_path / "big" / "ground_truth.json").read_text())
     assert truth["identities"]["persons"] > 900_000
-    assert truth["funnel"]["overall"]["sale"] > 10_000
+    assert truth["funnel"]["stage_activity"]["overall"]["sale"] > 10_000
 
 
 def test_twenty_thousand_customers_in_seconds(tmp_path: Path, repo: Path) -> None:

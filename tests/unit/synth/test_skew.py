@@ -22,13 +22,13 @@ STAGE_DATASETS = {
 
 
 def test_most_configurator_visitors_never_buy(truth: dict[str, Any]) -> None:
-    overall = truth["funnel"]["overall"]
+    overall = truth["funnel"]["stage_activity"]["overall"]
     assert overall["configurator"] > 5 * overall["sale"] > 0
     assert overall["lead"] > overall["test_drive"] > overall["sale"] / 2
 
 
 def test_models_convert_differently(truth: dict[str, Any]) -> None:
-    cells = truth["funnel"]["by"]["model"]["cells"]
+    cells = truth["funnel"]["stage_activity"]["by"]["model"]["cells"]
     rates = [cells["sale"][m] / cells["configurator"][m] for m in MODELS]
     assert max(rates) > 1.3 * min(rates)
     volume = [cells["configurator"][m] for m in MODELS]
@@ -38,7 +38,7 @@ def test_models_convert_differently(truth: dict[str, Any]) -> None:
 def test_dealers_channels_and_campaigns_differ_in_volume(recomputed: Recomputed, truth: dict[str, Any]) -> None:
     leads = Counter(r["dealer_id"] for d in DEALERS for r in recomputed.rows[(d, "leads")])
     assert max(leads.values()) > 2 * min(leads.values())
-    channels = truth["funnel"]["by"]["channel"]["cells"]["configurator"]
+    channels = truth["funnel"]["stage_activity"]["by"]["channel"]["cells"]["configurator"]
     assert max(channels.values()) > 2 * min(channels.values())
     campaigns = Counter(r["campaign"] for r in recomputed.rows[("aurora-motors", "campaign_touches")])
     assert max(campaigns.values()) > 5 * min(campaigns.values())

@@ -50,27 +50,27 @@ def test_prepare_summary_matches_the_files(recomputed: Recomputed, truth: dict[s
 def test_funnel_stage_counts(recomputed: Recomputed, truth: dict[str, Any]) -> None:
     for stage in STAGES:
         persons = {r["_key"] for _, r in _stage_rows(recomputed, stage)}
-        assert truth["funnel"]["overall"][stage] == len(persons), stage
+        assert truth["funnel"]["stage_activity"]["overall"][stage] == len(persons), stage
 
 
 def test_funnel_by_model_and_month_cover_the_domain(recomputed: Recomputed, truth: dict[str, Any]) -> None:
     by_model: dict[str, set[str]] = defaultdict(set)
     for _, r in _stage_rows(recomputed, "sale"):
         by_model[r["model"]].add(r["_key"])
-    assert truth["funnel"]["by"]["model"]["cells"]["sale"] == {m: len(by_model[m]) for m in MODELS}
+    assert truth["funnel"]["stage_activity"]["by"]["model"]["cells"]["sale"] == {m: len(by_model[m]) for m in MODELS}
     by_month: dict[str, set[str]] = defaultdict(set)
     for _, r in _stage_rows(recomputed, "configurator"):
         by_month[r["session_at"][:7]].add(r["_key"])
-    assert truth["funnel"]["by"]["month"]["cells"]["configurator"] == {m: len(by_month[m]) for m in months()}
+    assert truth["funnel"]["stage_activity"]["by"]["month"]["cells"]["configurator"] == {m: len(by_month[m]) for m in months()}
 
 
 def test_funnel_by_dealer_group_and_omitted_stages(recomputed: Recomputed, truth: dict[str, Any]) -> None:
-    by = truth["funnel"]["by"]["dealer_group"]
+    by = truth["funnel"]["stage_activity"]["by"]["dealer_group"]
     assert by["stages_omitted"] == ["configurator", "application", "contract"]
     for group in DEALERS:
         leads = {r["_key"] for p, r in _stage_rows(recomputed, "lead") if p == group}
         assert by["cells"]["lead"][group] == len(leads)
-    assert truth["funnel"]["by"]["channel"]["stages_omitted"] == ["lead", "test_drive", "application", "sale", "contract"]
+    assert truth["funnel"]["stage_activity"]["by"]["channel"]["stages_omitted"] == ["lead", "test_drive", "application", "sale", "contract"]
 
 
 def _first_day(rows: list[tuple[str, dict[str, str]]], column: str) -> dict[str, date]:
@@ -86,7 +86,7 @@ def test_median_days_between_stages(recomputed: Recomputed, truth: dict[str, Any
         a = _first_day(_stage_rows(recomputed, earlier), STAGES[earlier][2])
         b = _first_day(_stage_rows(recomputed, later), STAGES[later][2])
         days = sorted(min((b[k] - a[k]).days, 365) for k in a.keys() & b.keys() if b[k] >= a[k])
-        got = truth["funnel"]["median_days"][f"{earlier}->{later}"]
+        got = truth["funnel"]["stage_activity"]["median_days"][f"{earlier}->{later}"]
         assert got["persons"] == len(days)
         assert got["median"] == statistics.median(days)
         assert (got["median_low"], got["median_high"]) == (statistics.median_low(days), statistics.median_high(days))
@@ -140,33 +140,57 @@ def test_every_credit_model_hands_out_one_credit_per_attributed_sale(truth: dict
 
 def test_overlap_pairs(recomputed: Recomputed, truth: dict[str, Any]) -> None:
     pairs = {(p["a"], p["b"]): p for p in truth["overlap"]["pairs"]}
-    business = [k for k in recomputed.rows if k[1] != "consent"]
-    assert len(pairs) == sum(1 for i, a in enumerate(business) for b in business[i + 1 :] if a[0] != b[0])
+    business = sorted(f"{p}.{d}" for p, d in recomputed.rows if d != "consent")
+    assert list(pairs) == [(a, b) for i, a in enumerate(business) for b in business[i + 1 :]], "every pair, names sorted"
     a = {r["_key"] for r in recomputed.consented(BRAND, "web_sessions", MEASUREMENT)}
     b = {r["_key"] for r in recomputed.consented("northside-dealers", "leads", MEASUREMENT)}
-    got = pairs.get((f"{BRAND}.web_sessions", "northside-dealers.leads")) or pairs[("northside-dealers.leads", f"{BRAND}.web_sessions")]
-    assert {k: got[k] for k in ("shared",)} == {"shared": len(a & b)}
-    assert sorted((got["persons_a"], got["persons_b"])) == sorted((len(a), len(b)))
+    got = pairs[(f"{BRAND}.web_sessions", "northside-dealers.leads")]
+    assert (got["persons_a"], got["persons_b"], got["shared"]) == (len(a), len(b), len(a & b))
+    assert got["venn"] == {"a_only": len(a - b), "b_only": len(b - a), "both": len(a & b)}
 
 
 def test_lifecycle_contracts_ending_and_seen_again(recomputed: Recomputed, truth: dict[str, Any]) -> None:
+    """Each person once, in the product of its earliest contract ending in the window (ties: domain order)."""
     window = (date(2026, 11, 1), date(2027, 1, 31))
+    products = ["loan", "lease", "balloon"]
     activity: dict[str, list[datetime]] = defaultdict(list)
     for partners, dataset, column in (([BRAND], "web_sessions", "session_at"), (DEALERS, "leads", "lead_at"), (DEALERS, "test_drives", "drive_at")):
         for _, r in recomputed.role_rows(partners, dataset, MEASUREMENT):
             activity[r["_key"]].append(datetime.fromisoformat(r[column]))
-    ending: dict[str, set[str]] = defaultdict(set)
-    seen: dict[str, set[str]] = defaultdict(set)
+    earliest: dict[str, tuple[date, int]] = {}
     for r in recomputed.consented(FINANCE, "contracts", MEASUREMENT):
         end = date.fromisoformat(r["end_date"])
         if window[0] <= end <= window[1]:
-            ending[r["product"]].add(r["_key"])
-            since = datetime.combine(end, datetime.min.time()) - timedelta(days=180)
-            if any(t >= since for t in activity[r["_key"]]):
-                seen[r["product"]].add(r["_key"])
+            earliest[r["_key"]] = min(earliest.get(r["_key"], (end, 9)), (end, products.index(r["product"])))
+    cells = {p: {"contracts_ending": 0, "seen_again": 0, "not_seen": 0} for p in products}
+    for key, (end, product) in earliest.items():
+        since = datetime.combine(end, datetime.min.time()) - timedelta(days=180)
+        seen = any(t >= since for t in activity[key])
+        cells[products[product]]["contracts_ending"] += 1
+        cells[products[product]]["seen_again" if seen else "not_seen"] += 1
     life = truth["lifecycle"]
     assert life["window"] == {"start": "2026-11-01", "end": "2027-01-31"}
-    for product, cell in life["by"]["product"].items():
-        assert cell == {"contracts_ending": len(ending[product]), "seen_again": len(seen[product])}, product
-    assert life["total"]["contracts_ending"] == len(set().union(*ending.values())) > 0
-    assert life["total"]["seen_again"] == len(set().union(*seen.values())) > 0
+    assert life["by"]["product"] == cells
+    assert life["total"]["contracts_ending"] == len(earliest) > 0
+    assert life["total"]["seen_again"] == sum(c["seen_again"] for c in cells.values()) > 0
+
+
+def test_attribution_credit_by_financing_and_month(recomputed: Recomputed, truth: dict[str, Any]) -> None:
+    """The engine's credit partition: (campaign or unattributed) x financing, overall and by the sale's month."""
+    sold, financed, touches = _attribution_inputs(recomputed)
+    cells: Counter[tuple[str, str, str]] = Counter()
+    for key, t in sold.items():
+        target = touches[key][-1][1] if touches.get(key) else "unattributed"
+        cells[(t.strftime("%Y-%m"), target, "financed" if financed[key] else "not_financed")] += 1000
+    attr = truth["attribution"]
+    for campaign, split in attr["credit"]["campaign"]["last_touch"].items():
+        for financing, value in split.items():
+            assert round(value * 1000) == sum(n for (_, c, f), n in cells.items() if (c, f) == (campaign, financing)), (campaign, financing)
+    for month, m in attr["by_month"].items():
+        assert m["sales"] == sum(1 for t in sold.values() if t.strftime("%Y-%m") == month)
+        for campaign, split in m["credit"]["campaign"]["last_touch"].items():
+            assert {f: round(v * 1000) for f, v in split.items()} == {f: cells[(month, campaign, f)] for f in split}, (month, campaign)
+    assert sum(m["sales"] for m in attr["by_month"].values()) == attr["sales"]
+    for model in attr["credit"]["channel"]:
+        total = sum(sum(split.values()) for split in attr["credit"]["channel"][model].values())
+        assert round(total * 1000) == attr["sales"] * 1000, model
