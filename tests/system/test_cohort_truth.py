@@ -296,9 +296,7 @@ def test_engine_cohort_funnel_matches_the_recomputation_cell_for_cell(query: int
 TIGHT_QUERIES = [
     pytest.param(BRAND, {"dimensions": ["model"]}, id="brand-model"),
     pytest.param(BRAND, {"entry": "lead", "dimensions": ["dealer_group"]}, id="brand-lead-dealer_group"),
-    pytest.param(FIN, {"entry": "application"}, id="finance-application", marks=pytest.mark.xfail(strict=True, reason=(
-        "engine: the row bound of the `approved` stage keeps each person's earliest APPROVED applications "
-        "(WHERE decision = 'approved' before the bound), not the approved ones among its earliest applications"))),
+    pytest.param(FIN, {"entry": "application"}, id="finance-application"),  # approved = approved among the earliest rows
 ]
 
 

@@ -258,13 +258,18 @@ def _select_time(ref: DatasetRef) -> str:
     return f"CAST({ident(ref.event_time)} AS TIMESTAMP) AS ts"
 
 
-def _where(defn: StageDef, ref: DatasetRef) -> list[str]:
+def _condition_column(defn: StageDef, ref: DatasetRef) -> list[str]:
+    """The column a stage's condition reads, selected so the condition applies AFTER the row bound.
+
+    Why after: the bound keeps a person's earliest rows of the dataset; filtering first would keep
+    the earliest *approved* applications instead, another function of the data than the one defined.
+    """
     if defn.where is None:
         return []
     column = defn.where.split(" ", 1)[0]
     if column not in ref.columns:
         raise QueryError("query.invalid_params", f"{TEMPLATE}: stage {defn.name!r} needs column {column!r} in {ref.qualified}")
-    return [defn.where]
+    return [ident(column)]
 
 
 def _entry_sources(b: Builder, entry: _Stage, keys: _Keys) -> None:
@@ -274,18 +279,24 @@ def _entry_sources(b: Builder, entry: _Stage, keys: _Keys) -> None:
         for j, dim in enumerate(keys.all_dims):
             expr = dim_expr(ref, dim)
             select.append(f"{position(keys.domains[dim], expr) if expr else 'CAST(NULL AS INTEGER)'} AS d{j}")
-        entry.sources.append(b.source(f"src_{entry.defn.name}_{i}", entry.refs[i], select, _where(entry.defn, ref)))
+        entry.sources.append(b.source(f"src_{entry.defn.name}_{i}", entry.refs[i], select + _condition_column(entry.defn, ref)))
 
 
 def _stage_sources(b: Builder, stage: _Stage) -> None:
     for i, ref in enumerate(stage.refs):
-        stage.sources.append(b.source(f"src_{stage.defn.name}_{i}", ref, [PERSON, _select_time(ref)], _where(stage.defn, ref)))
+        stage.sources.append(b.source(f"src_{stage.defn.name}_{i}", ref, [PERSON, _select_time(ref), *_condition_column(stage.defn, ref)]))
+
+
+def _rows(stage: _Stage, columns: str) -> str:
+    """The stage's bounded rows that meet its condition (the condition applied after the bound)."""
+    where = f" WHERE {stage.defn.where}" if stage.defn.where else ""
+    return union_all([f"SELECT {columns} FROM {src}{where}" for src in stage.sources])
 
 
 def _cohort(b: Builder, entry: _Stage, keys: _Keys, params: FunnelParams, scope: Scope) -> None:
     """Each person's first entry event; the cohort keeps those whose cell is known and in the filters/period."""
     dims = "".join(f", d{j}" for j in range(len(keys.all_dims)))
-    rows = union_all([f"SELECT {PERSON}, ts{dims} FROM {src}" for src in entry.sources])
+    rows = _rows(entry, f"{PERSON}, ts{dims}")
     order = ", ".join(["ts"] + [f"d{j}" for j in range(len(keys.all_dims))])
     first = f"SELECT {PERSON}, ts AS t0{dims}\nFROM (\n{indent(rows)}\n)\nQUALIFY row_number() OVER (PARTITION BY {PERSON} ORDER BY {order}) = 1"
     b.add(Cte("first_entry", first))
@@ -297,7 +308,7 @@ def _cohort(b: Builder, entry: _Stage, keys: _Keys, params: FunnelParams, scope:
 
 def _reach(b: Builder, prev: _Stage, stage: _Stage, window: int) -> None:
     """When each person first reached ``stage``: at or after reaching ``prev``, within the window of entry."""
-    rows = union_all([f"SELECT {PERSON}, ts FROM {src}" for src in stage.sources])
+    rows = _rows(stage, f"{PERSON}, ts")
     before = "c" if prev.index == 0 else f"r{prev.index}"
     t_prev = "c.t0" if prev.index == 0 else f"{before}.t"
     if stage.defn.by_day:
