@@ -13,6 +13,7 @@ output costs no privacy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +60,13 @@ class Est:
         return self.value is None and self.why != "n/a"
 
     def interval(self) -> list[float | None] | None:
-        return None if self.value is None else [_round(self.low), _round(self.high)]
+        """``[low, high]`` rounded OUTWARD to the shown digits: rounding must never narrow an interval."""
+        if self.value is None:
+            return None
+        scale = 10**DIGITS
+        low = None if self.low is None else math.floor(self.low * scale + 1e-9) / scale
+        high = None if self.high is None else math.ceil(self.high * scale - 1e-9) / scale
+        return [low, high]
 
 
 SUPPRESSED = Est(None, None, None, why="suppressed")
