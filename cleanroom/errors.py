@@ -49,7 +49,7 @@ CODES: dict[str, tuple[int, str]] = {
     "policy.epsilon_above_cap": (403, "The requested epsilon exceeds the per-query cap."),
     "policy.dataset_not_in_scope": (403, "The dataset is not in the collaboration's scope."),
     "policy.measure_not_allowed": (403, "The column is not a measure with clamp bounds in the policy."),
-    "policy.report_section_unknown": (404, "The active policy's report block has no section with that name."),
+    "policy.report_section_unknown": (404, "The active policy has no report block, or no section with that name in it."),
     # partner-side preparation
     "prepare.input_missing": (400, "A raw input file is missing."),
     "prepare.input_invalid": (400, "A raw input file cannot be read or lacks a declared column."),

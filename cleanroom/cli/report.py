@@ -20,7 +20,7 @@ import typer
 from cleanroom.cli._common import console, err_console
 from cleanroom.errors import CleanroomError, ConfigError
 
-report_app = typer.Typer(help="The monthly attribution report.", no_args_is_help=True)
+report_app = typer.Typer(help="The monthly report: funnel, attribution, captive finance and contracts ending, per recipient.", no_args_is_help=True)
 
 
 @report_app.command("monthly")

@@ -132,14 +132,21 @@ def _plan(ctx: ReleaseContext, policy: Policy, principal: Principal, template: s
     now = datetime.now(UTC)
     scope = build_scope(policy, ctx.partners, principal.partner_role, rule, now, consent_applied=True, stored=ctx.store.active_versions())
     compiled = compile_query(template, params, scope)
+    require_uploaded(ctx, compiled)
     rules = effective_rules(policy, ctx.partners, compiled.datasets)
     check_effective(rules, compiled.dimensions, epsilon, template)
     key = _cache_key(ctx, policy, scope, compiled, epsilon, rules.min_threshold, _consent_horizon(ctx, scope, compiled))
     return _Plan(scope=scope, compiled=compiled, epsilon=epsilon, threshold=rules.min_threshold, key=key, now=now)
 
 
-def _run_charged(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, query_id: str, charge: Any) -> QueryResponse:
-    """Execute, noise, store and audit a query whose epsilon is already committed."""
+def _run_charged(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, query_id: str, charge: Any,
+                 owner: str | None = None) -> QueryResponse:
+    """Execute, noise, store and audit a query whose epsilon is already committed.
+
+    ``owner`` is whose ``GET /v1/queries/{id}`` may fetch the result again (default: the caller's
+    partner). Report sections belong to the report account, so no partner's analysts can fetch a
+    section the policy does not send them.
+    """
     scope, compiled = plan.scope, plan.compiled
     try:
         with ctx.store.reader(_consented_views(scope, compiled), timeout_s=ctx.query_timeout_s, consent_at=scope.now) as con:
@@ -151,7 +158,7 @@ def _run_charged(ctx: ReleaseContext, policy: Policy, principal: Principal, plan
         _audit_query(ctx, policy, principal, compiled, plan.epsilon, query_id, outcome=exc.code)
         raise
     payload = {"collaboration": policy.collaboration, **_payload(noisy)}
-    ctx.ledger.store_result(plan.key, query_id, principal.partner, payload)
+    ctx.ledger.store_result(plan.key, query_id, owner or principal.partner, payload)
     _audit_query(ctx, policy, principal, compiled, plan.epsilon, query_id, outcome="released", digest=sha256_hex(canonical_json(payload)))
     return _response(query_id, payload, float(charge.epsilon.fraction), float(charge.partner_remaining.fraction), cached=False)
 
@@ -198,7 +205,7 @@ def release_report_section(ctx: ReleaseContext, policy: Policy, principal: Princ
         except CleanroomError as exc:
             _audit_refused(ctx, policy, principal, request, params, exc)
             raise
-        response = _run_charged(ctx, policy, principal, plan, query_id, charge)
+        response = _run_charged(ctx, policy, principal, plan, query_id, charge, owner=REPORT_ACCOUNT)
     ctx.audit.append("report.section", principal.actor, {
         "collaboration": policy.collaboration, "policy": content_hash(policy), "month": month, "section": name,
         "recipients": (policy.report.recipients_of(section) if policy.report else []), "query_id": response.query_id,
@@ -243,6 +250,7 @@ def _report_plan(ctx: ReleaseContext, policy: Policy, section: Any, params: dict
     scope = build_scope(policy, ctx.partners, "report", rule, now, consent_applied=True, stored=ctx.store.active_versions(),
                         approved_joins=joins)
     compiled = compile_query(section.template, params, scope)
+    require_uploaded(ctx, compiled)
     rules = effective_rules(policy, ctx.partners, compiled.datasets)
     check_effective(rules, compiled.dimensions, epsilon, section.template)
     key = sha256_hex(canonical_json({"report": policy.collaboration, "policy": content_hash(policy), "month": month,
@@ -305,6 +313,19 @@ def build_scope(policy: Policy, partners: dict[str, Partner], partner_role: str,
         now=now,
         consent_applied=consent_applied,
     )
+
+
+def require_uploaded(ctx: ReleaseContext, compiled: CompiledQuery) -> None:
+    """Refuse BEFORE the charge a query over a dataset nobody has uploaded yet.
+
+    The store would refuse it too, but only once the reader opens, after the epsilon was spent:
+    a report section over a missing dataset was charged on every retry and the month could never
+    be completed. Which datasets exist is catalog metadata, known to every partner's operator.
+    """
+    active = ctx.store.active_versions()
+    missing = [q for q in compiled.datasets if q not in active]
+    if missing:
+        raise QueryError("query.dataset_missing", f"{', '.join(missing)} has not been uploaded yet; nothing was charged", datasets=missing)
 
 
 def _consented_views(scope: Scope, compiled: Any) -> dict[str, ViewSource]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from cleanroom.audit import AuditLog, Entry
 from cleanroom.budget import Epsilon, Ledger, summarize
-from cleanroom.errors import CleanroomError, InternalError, QueryError
+from cleanroom.errors import CleanroomError, InternalError, PolicyError, QueryError
 from cleanroom.gateway.release import REPORT_ACCOUNT, ReleaseContext, budget_limits, release_query, release_report_section
 from cleanroom.ingest import ingest_upload
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
@@ -90,7 +90,7 @@ class Services:
         parse_month(month)
         policy = self._active(collaboration)
         if policy.report is None:
-            raise QueryError("query.invalid_params", f"policy {collaboration} defines no monthly report (no report: block)", field="collaboration")
+            raise PolicyError("policy.report_section_unknown", f"policy {collaboration} defines no monthly report (no report: block)")
         months = policy.domain("month") if "month" in policy.dimensions else []
         sections = []
         for s in policy.report.sections:

@@ -21,7 +21,7 @@ from pathlib import Path
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cleanroom.errors import QueryError, ReportError
+from cleanroom.errors import CleanroomError, QueryError, ReportError
 from cleanroom.reports.model import Freshness, Report, Section
 
 if TYPE_CHECKING:
@@ -93,7 +93,14 @@ def run_monthly(client: Client, collaboration: str, month: str, out: Path, *, al
     released: dict[str, QueryResult] = {}
     result = RunResult(directory=out / collaboration / month, month=month, recipients=[r.partner for r in plan.recipients], files=[], missing=gaps)
     for section in plan.sections:
-        got = client.report_section(collaboration, month, section.name)
+        try:
+            got = client.report_section(collaboration, month, section.name)
+        except CleanroomError as exc:
+            if not (allow_partial and exc.code == "query.dataset_missing"):
+                raise
+            gaps.append(f"section {section.title or section.name} not released: {exc.message}")
+            say("section", {"section": section.name, "skipped": exc.code})
+            continue
         released[section.name] = got
         if got.cached:
             result.reused.append(section.name)
@@ -149,6 +156,8 @@ def build_report(plan: ReportPlan, released: dict[str, QueryResult], recipient: 
     for s in plan.sections:
         if recipient not in s.recipients:
             withheld.append(s.name)
+            continue
+        if s.name not in released:  # not released for lack of data: named in `gaps`
             continue
         got = released[s.name]
         sections.append(Section(name=s.name, title=s.title, template=s.template, params=s.params, dimensions=s.dimensions,

@@ -505,8 +505,6 @@ def test_missing_dataset_fails_with_exit_3_naming_partner_and_dataset(missing: t
     assert c.ledger().charges(COLLABORATION, month) == []  # refused before anything was released
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with a dataset never uploaded, --allow-partial fails (exit 1, query.dataset_missing from "
-                   "the first section that reads it) instead of writing the report with the gap named on page one")
 def test_missing_dataset_with_allow_partial_writes_the_report_naming_the_gap(missing: tuple[Collab, LiveGateway], tmp_path: Path) -> None:
     c, live = missing
     month = report_month(c)
@@ -518,8 +516,6 @@ def test_missing_dataset_with_allow_partial_writes_the_report_naming_the_gap(mis
         assert 0 <= gap < page.find("data-key"), recipient
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a report section over a dataset that was never uploaded is charged to @report "
-                   "before the store finds the dataset missing (409 query.dataset_missing, epsilon lost, nothing released)")
 def test_section_over_a_missing_dataset_is_refused_before_it_is_charged(missing: tuple[Collab, LiveGateway]) -> None:
     c, live = missing
     month = report_month(c)

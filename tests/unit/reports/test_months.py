@@ -29,6 +29,7 @@ def test_funnels_show_only_cohorts_whose_window_has_closed() -> None:
     assert mature_cohort("2026-10", 90) == "2026-07"
     assert mature_cohort("2026-03", 30) == "2026-02"  # 28 Feb + 30 days = 30 Mar
     assert mature_cohort("2026-02", 30) == "2025-12"  # 31 Jan + 30 days = 2 Mar, after 28 Feb
+    assert all(mature_cohort(f"2026-{m:02d}", 28) == f"2026-{m - 1:02d}" for m in range(2, 13)), "4 weeks: always the month before"
     by_month = section_params("funnel", {"window_days": 30}, ["month"], "2026-10", DOMAIN)
     assert by_month["filters"]["month"] == ["2026-04", "2026-05", "2026-06", "2026-07", "2026-08", "2026-09"]
     assert section_params("funnel", {"entry": "lead", "window_days": 30}, ["dealer_group"], "2026-10", DOMAIN)["filters"] == {"month": ["2026-09"]}
