@@ -24,7 +24,7 @@ from cleanroom.aggregate import NoisyPart, NoisyResult
 from cleanroom.dp.accuracy import count_interval, noise_variance, share_interval
 from cleanroom.errors import InternalError
 
-DIGITS = 4
+DIGITS = 6  # enough that rounding a narrow share interval outward does not widen it much (1M-person cells)
 INTERVAL_NOTE = (
     "Each number is noisy; its 95% interval [low, high] holds the true value in 95% of releases (for a count, among the "
     "releases where it is shown). Rates are shares of two counts, in [0, 1]. Suppressed values (fewer than the threshold) "
