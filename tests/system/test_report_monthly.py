@@ -70,7 +70,7 @@ from cleanroom.store import Store
 
 BRAND, NORTH, LAKE, FINANCE = "aurora-motors", "northside-dealers", "lakeside-autos", "aurora-financial"
 FILES = {"report.html", "report.pdf", "results.csv", "results.parquet", "manifest.json"}
-T1 = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+T1 = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)  # never the minute of an upload shown in the freshness table
 T2 = T1 + timedelta(days=1, hours=1, minutes=1)  # a different date and a different time of day
 MODELS = ["aster", "borealis", "cirrus", "dune", "ember", "fjord"]
 
