@@ -83,6 +83,7 @@ CODES: dict[str, tuple[int, str]] = {
     "auth.missing": (401, "No bearer API key was sent."),
     "auth.invalid": (401, "The API key is unknown or revoked."),
     "auth.forbidden": (403, "The key's role may not use this endpoint."),
+    "auth.rate_limited": (429, "Too many failed authentications from this client; retry after the Retry-After seconds."),
     # audit
     "audit.chain_broken": (409, "The audit log was edited, truncated or reordered."),
     # the monthly report

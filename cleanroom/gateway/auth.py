@@ -20,6 +20,8 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -83,10 +85,37 @@ class KeyInfo(BaseModel):
     revoked_at: str | None = None
 
 
+FAILURE_WINDOW_S = 60
+MAX_FAILURES = 30  # anonymous failures per client and window before further ones are refused with 429
+_LOGGED_COUNTS = frozenset({1, 10, 100, 1000})
+
+
+class FailureWindow:
+    """Anonymous authentication failures per client in fixed windows (bounded memory, thread-safe)."""
+
+    def __init__(self, window_s: int = FAILURE_WINDOW_S, max_clients: int = 10_000) -> None:
+        self.window_s, self.max_clients = window_s, max_clients
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, int]] = {}  # client -> (window start, failures)
+
+    def record(self, client: str, now: float | None = None) -> tuple[int, int]:
+        """Count one failure; return (failures in the client's current window, seconds until it ends)."""
+        moment = int(time.time() if now is None else now)
+        start = moment - moment % self.window_s
+        with self._lock:
+            if len(self._counts) > self.max_clients:
+                self._counts = {c: v for c, v in self._counts.items() if v[0] == start}
+            began, n = self._counts.get(client, (start, 0))
+            n = n + 1 if began == start else 1
+            self._counts[client] = (start, n)
+        return n, start + self.window_s - moment
+
+
 class ApiKeys:
     """The key table in ``<store>/gateway.sqlite``. One short-lived connection per call (thread-safe)."""
 
     def __init__(self, store_dir: Path, partners: Mapping[str, Partner], audit: AuditLog | None = None) -> None:
+        self.failures = FailureWindow()
         self.path = store_dir / DB_NAME
         self.partners = partners
         self.audit = audit if audit is not None else AuditLog(store_dir / "audit.jsonl")
@@ -129,11 +158,15 @@ class ApiKeys:
             rows = db.execute(f"SELECT {_INFO_COLUMNS} FROM api_keys ORDER BY rowid").fetchall()
         return [_key_info(row) for row in rows]
 
-    def authenticate(self, plaintext: str, *, where: str = "") -> Principal:
-        """Resolve a bearer key to its principal, or audit the failure and raise ``auth.invalid``."""
+    def authenticate(self, plaintext: str, *, where: str = "", client: str = "") -> Principal:
+        """Resolve a bearer key to its principal, or audit the failure and raise ``auth.invalid``.
+
+        A client that keeps presenting unknown keys is throttled (``auth.rate_limited``) and its
+        failures are aggregated in the audit log (see :class:`FailureWindow`).
+        """
         row = self._lookup(plaintext) if KEY_PATTERN.match(plaintext) else None
         if row is None:
-            self.fail("invalid", where=where)
+            self.fail("invalid", where=where, client=client)
             raise AuthError("auth.invalid", "the API key is unknown or malformed")
         key_id, partner, role, revoked_at = row
         if revoked_at is not None:
@@ -144,9 +177,25 @@ class ApiKeys:
             raise AuthError("auth.invalid", f"API key {key_id} belongs to partner {partner!r}, which no longer exists", key_id=key_id)
         return Principal(key_id=key_id, partner=partner, partner_role=self.partners[partner].role, role=role)
 
-    def fail(self, reason: str, *, where: str = "", actor: str = "anonymous", **details: Any) -> None:
-        """Append ``auth.failure`` (reason, endpoint, and the key id when one is known; never the key)."""
-        self.audit.append("auth.failure", actor, {"reason": reason, "where": where, **details})
+    def fail(self, reason: str, *, where: str = "", actor: str = "anonymous", client: str = "", **details: Any) -> None:
+        """Record ``auth.failure`` (reason, endpoint, and the key id when one is known; never the key).
+
+        Anonymous failures (no key, an unknown key) cost the caller nothing, so one audit entry each
+        would let anyone grow the log without bound: they are counted per client and window and
+        written at the 1st, 10th, 100th... failure with the running count. A client past
+        ``MAX_FAILURES`` in a window gets ``auth.rate_limited`` (429, Retry-After) instead.
+        """
+        if actor != "anonymous":
+            self.audit.append("auth.failure", actor, {"reason": reason, "where": where, **details})
+            return
+        total, retry_after = self.failures.record(client)
+        count, _ = self.failures.record(f"{client}|{reason}")
+        if count in _LOGGED_COUNTS or (count > 1000 and count % 1000 == 0):
+            self.audit.append("auth.failure", actor, {"reason": reason, "where": where, "client": client, "failures_in_window": count,
+                                                      "window_s": FAILURE_WINDOW_S, **details})
+        if total > MAX_FAILURES:
+            raise AuthError("auth.rate_limited", f"too many failed authentications from this client; retry in {retry_after} s",
+                            retry_after_s=retry_after)
 
     def _lookup(self, plaintext: str) -> tuple[str, str, str, str | None] | None:
         digest = sha256_hex(plaintext.encode())

@@ -34,10 +34,11 @@ def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller behind ``Authorization: Bearer <key>``; ``auth.missing`` / ``auth.invalid`` otherwise."""
+    client = request.client.host if request.client else ""
     if credentials is None:
-        services.keys.fail("missing", where=_where(request))
+        services.keys.fail("missing", where=_where(request), client=client)
         raise AuthError("auth.missing", "send the API key as 'Authorization: Bearer crk_...'")
-    return services.keys.authenticate(credentials.credentials, where=_where(request))
+    return services.keys.authenticate(credentials.credentials, where=_where(request), client=client)
 
 
 def require(*roles: Role) -> Callable[..., Principal]:

@@ -69,6 +69,9 @@ def problem_response(exc: CleanroomError, instance: str | None = None) -> JSONRe
     problem = problem_for(exc, instance)
     body = problem.model_dump(exclude_none=True)
     headers = {"WWW-Authenticate": 'Bearer realm="cleanroom"'} if problem.status == 401 else None
+    retry = exc.details.get("retry_after_s") if isinstance(exc.details, dict) else None
+    if problem.status in (429, 503) and isinstance(retry, int):
+        headers = {"Retry-After": str(retry)}
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 

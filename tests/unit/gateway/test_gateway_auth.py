@@ -53,7 +53,7 @@ def test_unknown_and_malformed_keys_are_refused_and_audited(keys: ApiKeys) -> No
             keys.authenticate(bad, where="GET /v1/budget")
         assert exc.value.code == "auth.invalid"
     failures = [d for e, d in _events(keys) if e == "auth.failure"]
-    assert [d["reason"] for d in failures] == ["invalid"] * 4
+    assert [(d["reason"], d["failures_in_window"]) for d in failures] == [("invalid", 1)], "aggregated: the 1st, 10th, 100th... of a window"
     assert failures[0]["where"] == "GET /v1/budget"
     log = keys.audit.path.read_text()
     assert forged not in log and real not in log and forged[4:20] not in log
@@ -113,3 +113,21 @@ def test_a_key_whose_partner_was_removed_stops_working(tmp_path: Path, partners_
     with pytest.raises(AuthError) as exc:
         reloaded.authenticate(plaintext)
     assert exc.value.code == "auth.invalid" and "no longer exists" in exc.value.message
+
+
+def test_anonymous_failures_are_aggregated_and_then_throttled(keys: ApiKeys) -> None:
+    """Each bogus key used to add one audit entry: free log growth for anyone. Now log-scale entries, then 429."""
+    _, real = keys.create_key("lakeside-autos", "analyst", actor="t")
+    codes = []
+    for _ in range(40):
+        with pytest.raises(AuthError) as exc:
+            keys.authenticate("crk_" + "x" * 43, where="GET /v1/budget", client="10.0.0.7")
+        codes.append(exc.value.code)
+    assert codes[:30] == ["auth.invalid"] * 30 and set(codes[30:]) == {"auth.rate_limited"}
+    assert exc.value.details["retry_after_s"] > 0
+    counts = [d["failures_in_window"] for e, d in _events(keys) if e == "auth.failure"]
+    assert counts == [1, 10], "40 failures, two entries"
+    assert keys.authenticate(real, client="10.0.0.7").partner == "lakeside-autos", "a valid key still works"
+    with pytest.raises(AuthError) as other:
+        keys.authenticate("crk_" + "y" * 43, client="10.0.0.8")
+    assert other.value.code == "auth.invalid", "another client is not throttled"
