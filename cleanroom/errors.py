@@ -53,6 +53,7 @@ CODES: dict[str, tuple[int, str]] = {
     # partner-side preparation
     "prepare.input_missing": (400, "A raw input file is missing."),
     "prepare.input_invalid": (400, "A raw input file cannot be read or lacks a declared column."),
+    "prepare.wrong_key": (400, "The signing key is not the partner's registered uploader key."),
     # uploads
     "upload.signature_invalid": (400, "The manifest signature does not verify against the partner's uploader key."),
     "upload.manifest_invalid": (400, "The manifest is malformed or does not match the file."),
@@ -62,6 +63,8 @@ CODES: dict[str, tuple[int, str]] = {
     "upload.raw_pii_detected": (400, "A column looks like raw personal data (email, phone, name)."),
     "upload.file_invalid": (400, "The Arrow file is truncated or unreadable."),
     "upload.too_large": (413, "The upload exceeds the size limit."),
+    "upload.salt_mismatch": (400, "The file was keyed with another salt than the collaboration's (salt fingerprints differ)."),
+    "upload.shrinks_dataset": (409, "The upload is empty or far smaller than the active version, and the manifest does not allow it."),
     # store
     "store.locked": (409, "The store is open in another process (is the gateway running?)."),
     "store.key_invalid": (500, "The database encryption key does not open the store."),
