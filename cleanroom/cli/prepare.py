@@ -29,13 +29,17 @@ def _print_summary(summary: PrepareSummary, out: Path) -> None:
         f"{summary.workers} worker(s)); salt fingerprint {summary.salt_fingerprint}; details in {out / 'summary.json'}",
         highlight=False,
     )
+    if summary.allow_shrink:
+        console.print("--allow-shrink: the manifests allow the gateway to replace a dataset with a much smaller (or empty) version", highlight=False)
 
 
-def _run(partner_id: str, salt_file: Path, key: Path, raw: Path, out: Path, partners: Path | None, region: str, workers: int, quiet: bool) -> PrepareSummary:
+def _run(
+    partner_id: str, salt_file: Path, key: Path, raw: Path, out: Path, partners: Path | None, region: str, workers: int, allow_shrink: bool, quiet: bool
+) -> PrepareSummary:
     partner = get_partner(paths(partners=partners).partners, partner_id)
     salt, signing_key = load_salt(salt_file), read_signing_key(key)
     if quiet:
-        return prepare_partner(partner, salt, raw, out, signing_key, region=region, workers=workers)
+        return prepare_partner(partner, salt, raw, out, signing_key, region=region, workers=workers, allow_shrink=allow_shrink)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(f"preparing {partner_id}", total=None)
@@ -43,7 +47,7 @@ def _run(partner_id: str, salt_file: Path, key: Path, raw: Path, out: Path, part
         def progress(description: str, done: int, total: int) -> None:
             bar.update(task, description=description, completed=done, total=total)
 
-        return prepare_partner(partner, salt, raw, out, signing_key, region=region, workers=workers, progress=progress)
+        return prepare_partner(partner, salt, raw, out, signing_key, region=region, workers=workers, progress=progress, allow_shrink=allow_shrink)
 
 
 @handle_errors
@@ -56,6 +60,14 @@ def prepare(
     partners: PartnersOpt = None,
     region: Annotated[str, typer.Option("--region", help="Default region for national phone numbers (ISO 3166).")] = DEFAULT_REGION,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes used to key large files.")] = 2,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Sign that these files may be empty or less than half the size of the gateway's current version "
+            "(for every dataset of this run); without it the gateway refuses such an upload.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Key identifiers with the salt, drop every undeclared column, and sign the result for upload.
@@ -63,7 +75,7 @@ def prepare(
     Rows without a valid email or phone are dropped and counted by reason. Only the .arrow
     files and their .manifest.json (in the output folder) leave your machine.
     """
-    summary = _run(partner, salt_file, key, raw, out, partners, region, workers, quiet=as_json)
+    summary = _run(partner, salt_file, key, raw, out, partners, region, workers, allow_shrink, quiet=as_json)
     if as_json:
         emit_json(summary.model_dump(mode="json"))
     else:

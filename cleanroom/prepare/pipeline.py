@@ -24,7 +24,8 @@ from cleanroom.prepare.identity import IdentityCounts, resolve_identity
 from cleanroom.prepare.keying import WorkerPool, check_salt, salt_fingerprint
 from cleanroom.prepare.normalize import DEFAULT_REGION, check_region
 from cleanroom.prepare.rawio import EMAIL_COLUMN, PHONE_COLUMN, business_columns, cast_column, check_raw, raw_file, read_raw
-from cleanroom.prepare.writer import Staged, commit, discard, stage_prepared, write_json
+from cleanroom.prepare.uploader import check_signing_key
+from cleanroom.prepare.writer import Signing, Staged, commit, discard, stage_prepared, write_json
 
 SUMMARY_FILE = "summary.json"
 STEPS_PER_DATASET = 3
@@ -59,6 +60,7 @@ class PrepareSummary(BaseModel):
     region: str
     workers: int
     salt_fingerprint: str
+    allow_shrink: bool = False
     datasets: dict[str, DatasetSummary]
     rows_in: int
     rows_out: int
@@ -73,7 +75,7 @@ class _Run:
     partner: Partner
     salt: bytes
     out_dir: Path
-    key: Ed25519PrivateKey
+    signing: Signing
     region: str
     pool: WorkerPool
 
@@ -101,7 +103,7 @@ def prepare_dataset(run: _Run, name: str, path: Path, tick: Callable[[str], None
     del raw  # the PII columns go out of scope here; nothing below can reach them
     table = _assemble(dataset, identity.hid, typed)
     tick(f"{name}: keyed {table.num_rows:,} rows")
-    staged = stage_prepared(table, run.out_dir, run.partner.id, name, dataset.schema_hash(), run.key)
+    staged = stage_prepared(table, run.out_dir, run.partner.id, name, dataset.schema_hash(), run.signing)
     tick(f"{name}: signed {staged.arrow.name}")
     summary = DatasetSummary(
         dataset=name,
@@ -162,44 +164,50 @@ def prepare_partner(
     region: str = DEFAULT_REGION,
     workers: int = 2,
     progress: Progress | None = None,
+    allow_shrink: bool = False,
 ) -> PrepareSummary:
     """Prepare every dataset the partner declares; write ``summary.json`` last and return it.
 
-    All inputs are checked (salt, region, every raw file and its columns) before anything is
-    written, and outputs become visible only after every dataset succeeded (writer.py): a bad
-    value anywhere leaves the previous outputs as they were. A stale ``summary.json`` is removed
-    first so it can never describe other files.
+    All inputs are checked (salt, region, the signing key against the partner's registered
+    uploader key, every raw file and its columns) before anything is written, and outputs become
+    visible only after every dataset succeeded (writer.py): a bad value anywhere leaves the
+    previous outputs as they were. A stale ``summary.json`` is removed first so it can never
+    describe other files.
+
+    Every manifest carries the salt's public fingerprint (the gateway refuses a file keyed with
+    another salt than the collaboration's) and, with ``allow_shrink``, the partner's signed word
+    that a much smaller version than the one the gateway holds is intended.
     """
     start = time.perf_counter()
     check_salt(salt)
     check_region(region)
+    check_signing_key(partner, signing_key)
     paths = locate_inputs(partner, raw_dir)
     (out_dir / SUMMARY_FILE).unlink(missing_ok=True)
     tick = _Ticker(STEPS_PER_DATASET * len(paths), progress)
     with WorkerPool(workers) as pool:
         if max((p.stat().st_size for p in paths.values()), default=0) >= PARALLEL_MIN_BYTES:
             pool.start()  # overlap the helpers' start-up with reading the first file
-        run = _Run(partner, salt, out_dir, signing_key, region, pool)
+        run = _Run(partner, salt, out_dir, Signing(signing_key, salt_fingerprint(salt), allow_shrink), region, pool)
         results = _prepare_all(run, paths, tick)
-    return _summarize(partner, region, pool.workers, salt_fingerprint(salt), results, out_dir, time.perf_counter() - start)
+    return _summarize(run, pool.workers, results, time.perf_counter() - start)
 
 
-def _summarize(
-    partner: Partner, region: str, workers: int, fingerprint: str, results: dict[str, DatasetSummary], out_dir: Path, seconds: float
-) -> PrepareSummary:
+def _summarize(run: _Run, workers: int, results: dict[str, DatasetSummary], seconds: float) -> PrepareSummary:
     rows_in = sum(r.rows_in for r in results.values())
     summary = PrepareSummary(
-        partner=partner.id,
-        region=region,
+        partner=run.partner.id,
+        region=run.region,
         workers=workers,
-        salt_fingerprint=fingerprint,
+        salt_fingerprint=run.signing.salt_fingerprint,
+        allow_shrink=run.signing.allow_shrink,
         datasets=results,
         rows_in=rows_in,
         rows_out=sum(r.rows_out for r in results.values()),
         seconds=round(seconds, 4),
         identifiers_per_second=round(rows_in / seconds, 1) if seconds > 0 else 0.0,
     )
-    write_json(summary.model_dump(mode="json"), out_dir / SUMMARY_FILE)
+    write_json(summary.model_dump(mode="json"), run.out_dir / SUMMARY_FILE)
     return summary
 
 

@@ -58,16 +58,26 @@ def _write_text(text: str, path: Path) -> None:
     _fsync(path)
 
 
-def stage_prepared(table: pa.Table, out_dir: Path, partner: str, dataset: str, schema_hash: str, key: Ed25519PrivateKey) -> Staged:
+class Signing(NamedTuple):
+    """What every manifest of one prepare run is signed with and vouches for besides the file."""
+
+    key: Ed25519PrivateKey
+    salt_fingerprint: str
+    allow_shrink: bool = False
+
+
+def stage_prepared(table: pa.Table, out_dir: Path, partner: str, dataset: str, schema_hash: str, signing: Signing) -> Staged:
     """Write ``<dataset>.arrow`` and its signed manifest to temp files; nothing visible changes yet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     arrow = out_dir / f"{dataset}{ARROW_SUFFIX}"
     arrow_temp, manifest_temp = _temp_for(arrow), _temp_for(manifest_path(arrow))
     try:
         _write_arrow(table, arrow_temp)
-        unsigned = Manifest.new(partner, dataset, arrow_temp, schema_hash, table.num_rows)
-        manifest = unsigned.model_copy(update={"file": arrow.name}).signed_by(key)
-        _write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n", manifest_temp)
+        unsigned = Manifest.new(
+            partner, dataset, arrow_temp, schema_hash, table.num_rows, salt_fingerprint=signing.salt_fingerprint, allow_shrink=signing.allow_shrink
+        )
+        manifest = unsigned.model_copy(update={"file": arrow.name}).signed_by(signing.key)
+        _write_text(manifest.to_text(), manifest_temp)
     except BaseException:
         _remove(arrow_temp, manifest_temp)
         raise
@@ -106,4 +116,4 @@ def write_json(data: Any, final: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-__all__ = ["ARROW_SUFFIX", "Staged", "commit", "discard", "stage_prepared", "write_json"]
+__all__ = ["ARROW_SUFFIX", "Signing", "Staged", "commit", "discard", "stage_prepared", "write_json"]
