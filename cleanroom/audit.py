@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from cleanroom.crypto import canonical_json, sha256_hex
 from cleanroom.errors import AuditError
 
 GENESIS = "0" * 64
+log = logging.getLogger(__name__)
 
 
 class Entry(BaseModel):
@@ -57,11 +59,16 @@ class VerifyReport(BaseModel):
 class AuditLog:
     """Append and read only. There is deliberately no edit or delete."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
         self.path = path
+        self.on_commit = on_commit  # called after each durable append (the gateway re-anchors: cleanroom.integrity)
 
     def append(self, event: str, actor: str, details: dict[str, Any]) -> Entry:
-        """Append one entry under an exclusive lock; returns it with its hash."""
+        """Append one entry under an exclusive lock; returns it with its hash.
+
+        A torn last line (a writer died mid-write) is never extended here (``audit.chain_broken``);
+        the gateway cuts it off at start with :meth:`repair_torn_tail`, before anything is charged.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "r+b") as fh:
@@ -75,13 +82,63 @@ class AuditLog:
                 os.fsync(fh.fileno())
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+        if self.on_commit is not None:
+            self.on_commit()
         return entry
+
+    def repair_torn_tail(self) -> int:
+        """Cut off a torn last line under the append lock; the number of bytes removed (0: none)."""
+        if not self.path.exists():
+            return 0
+        with self.path.open("r+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                return _cut_torn_tail(fh, self.path)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def head(self) -> tuple[int, str]:
+        """(entries, head hash) from the last complete line, under a shared lock: cheap, no chain walk."""
+        if not self.path.exists():
+            return 0, GENESIS
+        with self.path.open("rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            try:
+                complete = _complete_size(fh, fh.seek(0, os.SEEK_END))  # a torn tail is ignored here, never cut
+                line = _last_line(fh, end=complete)
+                if line is None:
+                    return 0, GENESIS
+                return self._parse_tail(line)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def checked(self) -> Iterator[Entry]:
+        """Every complete entry in order, each checked against the chain; ``audit.chain_broken`` at the first bad line.
+
+        An unterminated last line (an append in progress, or torn) is not yielded.
+        """
+        if not self.path.exists():
+            return
+        prev, count = GENESIS, 0
+        with self.path.open("rb") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.endswith(b"\n"):
+                    return
+                problem = _check_line(line, count, prev)
+                if problem:
+                    raise AuditError("audit.chain_broken", f"{self.path}:{lineno}: {problem}", line=lineno)
+                entry = Entry.model_validate_json(line)
+                prev, count = entry.hash, count + 1
+                yield entry
 
     def _tail(self, fh: Any) -> tuple[int, str]:
         """Next seq and prev hash, from the last line (read backwards, not the whole file)."""
         line = _last_line(fh)
         if line is None:
             return 0, GENESIS
+        return self._parse_tail(line)
+
+    def _parse_tail(self, line: bytes) -> tuple[int, str]:
         try:
             last = json.loads(line)
             return int(last["seq"]) + 1, str(last["hash"])
@@ -99,9 +156,15 @@ class AuditLog:
                 except ValueError as exc:
                     raise AuditError("audit.chain_broken", f"{self.path}:{lineno}: not a valid audit entry", line=lineno) from exc
 
-    def verify(self, expected_head: str | None = None) -> VerifyReport:
-        """Walk the chain; report the first line (1-based) that was edited, dropped or reordered."""
+    def verify(self, expected_head: str | None = None, anchored: tuple[int, str] | None = None) -> VerifyReport:
+        """Walk the chain; report the first line (1-based) that was edited, dropped or reordered.
+
+        ``anchored`` = (entries, head) recorded elsewhere (the gateway's anchor): the log must hold
+        at least that many entries and its entry number ``entries`` must have that hash; later
+        entries may follow (appended after the anchor was written).
+        """
         prev, count = GENESIS, 0
+        at_anchor = GENESIS if anchored is not None and anchored[0] == 0 else None
         if self.path.exists():
             with self.path.open("rb") as fh:
                 for lineno, line in enumerate(fh, start=1):
@@ -109,8 +172,20 @@ class AuditLog:
                     if problem:
                         return VerifyReport(ok=False, entries=count, head=prev, first_bad_line=lineno, problem=problem)
                     prev, count = json.loads(line)["hash"], count + 1
+                    if anchored is not None and count == anchored[0]:
+                        at_anchor = prev
         if expected_head is not None and expected_head != prev:
             return VerifyReport(ok=False, entries=count, head=prev, first_bad_line=count + 1, problem="log ends before the expected head: entries were cut off")
+        if anchored is not None:
+            n, head = anchored
+            if count < n:
+                return VerifyReport(ok=False, entries=count, head=prev, first_bad_line=count + 1,
+                                    problem=f"log ends before the anchored head: the anchor records {n} entries (head {head}), "
+                                            f"the log holds {count}: the last {n - count} entries were removed")
+            if at_anchor != head:
+                return VerifyReport(ok=False, entries=count, head=prev, first_bad_line=n,
+                                    problem=f"entry seq={n - 1} is not the anchored one (anchor head {head}, found {at_anchor}): "
+                                            "the log was replaced or rewritten")
         return VerifyReport(ok=True, entries=count, head=prev)
 
     def require_intact(self) -> None:
@@ -119,9 +194,39 @@ class AuditLog:
             raise AuditError("audit.chain_broken", f"{self.path}:{report.first_bad_line}: {report.problem}", line=report.first_bad_line)
 
 
-def _last_line(fh: Any, block: int = 65536) -> bytes | None:
-    """The file's last non-empty line, reading backwards block by block (entries may exceed a block)."""
+def _complete_size(fh: Any, end: int, block: int = 65536) -> int:
+    """The length of the file's prefix that ends with a newline (0 if no line is complete)."""
+    pos = end
+    while pos > 0:
+        start = max(pos - block, 0)
+        fh.seek(start)
+        chunk = fh.read(pos - start)
+        i = chunk.rfind(b"\n")
+        if i >= 0:
+            return start + i + 1
+        pos = start
+    return 0
+
+
+def _cut_torn_tail(fh: Any, path: Path) -> int:
+    """Truncate an unterminated last line (call under the exclusive lock); bytes removed."""
     end = fh.seek(0, os.SEEK_END)
+    if end == 0:
+        return 0
+    fh.seek(end - 1)
+    if fh.read(1) == b"\n":
+        return 0
+    complete = _complete_size(fh, end)
+    os.ftruncate(fh.fileno(), complete)
+    os.fsync(fh.fileno())
+    log.warning("%s: cut off a torn last line (%d bytes after byte %d): a writer died mid-append; "
+                "that entry was never acknowledged", path, end - complete, complete)
+    return end - complete
+
+
+def _last_line(fh: Any, block: int = 65536, end: int | None = None) -> bytes | None:
+    """The file's last non-empty line (before ``end``), reading backwards block by block (entries may exceed a block)."""
+    end = fh.seek(0, os.SEEK_END) if end is None else end
     tail = b""
     while end > 0:
         start = max(end - block, 0)

@@ -69,6 +69,7 @@ CODES: dict[str, tuple[int, str]] = {
     "store.locked": (409, "The store is open in another process (is the gateway running?)."),
     "store.key_invalid": (500, "The database encryption key does not open the store."),
     "store.not_found": (404, "No such dataset version in the store."),
+    "store.integrity": (503, "The budget ledger or audit log does not match the gateway's signed anchor (deleted, truncated, rolled back or swapped); the gateway refuses to start."),
     # queries
     "query.invalid": (400, "The query request is malformed."),
     "query.unknown_template": (400, "No such query template."),

@@ -31,7 +31,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,8 +146,9 @@ class Spent(BaseModel):
 class Ledger:
     """The budget ledger and release cache at ``path`` (created on first use, mode 0600)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
         self.path = Path(path)
+        self.on_commit = on_commit  # called after each committed charge or stored result (the gateway re-anchors)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         with self._connect() as con:
@@ -203,6 +204,7 @@ class Ledger:
                 "partner_budget, collaboration_cap, report_reserve, collaboration_reserve) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (collaboration, partner, month, purpose, eps.micro, query_id, actor, _now(), *_limit_row(limits)),
             )
+        self._committed()
         return Charge(
             query_id=query_id, collaboration=collaboration, partner=partner, month=month, purpose=purpose, epsilon=eps,
             partner_remaining=left.partner - eps, collaboration_remaining=left.collaboration - eps,
@@ -277,7 +279,24 @@ class Ledger:
             con.execute("INSERT OR IGNORE INTO results (key, query_id, partner, payload, created_at) VALUES (?,?,?,?,?)", (key, query_id, partner, text, now))
             _link(con, key, query_id, partner, now)
             stored = con.execute("SELECT payload FROM results WHERE key=?", (key,)).fetchone()[0]
+        self._committed()
         return dict(json.loads(stored))
+
+    def _committed(self) -> None:
+        if self.on_commit is not None:
+            self.on_commit()
+
+    # --- integrity (cleanroom.integrity anchors these) --------------------------------------------
+
+    def charge_rows(self, after_id: int = 0) -> list[tuple[Any, ...]]:
+        """Every column of the charges with ``id > after_id``, oldest first, read in one snapshot."""
+        with self._connect() as con:
+            return [tuple(r) for r in con.execute("SELECT * FROM charges WHERE id > ? ORDER BY id", (after_id,))]
+
+    def result_count(self) -> int:
+        """How many releases the cache holds (it only grows)."""
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM results").fetchone()[0])
 
     def get_result(self, query_id: str) -> StoredResult | None:
         """The result a query id released (the caller checks ``partner`` before showing it)."""

@@ -1,21 +1,26 @@
 """CLI commands: ``cleanroom audit verify | show`` and ``cleanroom budget show``.
 
 Read-only views for compliance officers and operators: the audit log at ``<store>/audit.jsonl``
-and the budget ledger at ``<store>/budget.sqlite``. Nothing here writes to either.
+and the budget ledger at ``<store>/budget.sqlite``. Nothing here writes to either; only
+``audit anchor --adopt`` writes the integrity anchor ``<store>/anchor.json``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from cleanroom.audit import AuditLog, Entry, VerifyReport
-from cleanroom.budget import BudgetSummary, MonthSummary, summarize
-from cleanroom.cli._common import JsonOpt, StoreOpt, console, emit_json, handle_errors, paths
+from cleanroom.budget import BudgetSummary, Ledger, MonthSummary, summarize
+from cleanroom.cli._common import JsonOpt, KeysFileOpt, StoreOpt, console, emit_json, handle_errors, paths
+from cleanroom.errors import ConfigError
+from cleanroom.integrity import ANCHOR_FILE, Anchor, AnchorFile, AnchorState, peek
+from cleanroom.settings import GatewaySecrets
 
 AUDIT_FILE = "audit.jsonl"
 LEDGER_FILE = "budget.sqlite"
@@ -39,17 +44,65 @@ def _month(value: str | None) -> str | None:
 def verify(
     store: StoreOpt = None,
     expected_head: Annotated[str | None, typer.Option("--expected-head", help="Head hash recorded elsewhere; detects a cut-off tail.")] = None,
+    keys_file: KeysFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Walk the hash chain; report the first edited, dropped or reordered entry. Exit 1 if broken."""
-    log = AuditLog(paths(store=store).store / AUDIT_FILE)
-    report = log.verify(expected_head=expected_head)
+    """Walk the hash chain; report the first edited, dropped or reordered entry. Exit 1 if broken.
+
+    When the store has an integrity anchor (written by the gateway), the log must also reach the
+    anchored entry count and head: a removed last entry is reported. With the gateway keys
+    (--keys-file or the environment) the anchor's MAC is checked too.
+    """
+    store_dir = paths(store=store).store
+    log = AuditLog(store_dir / AUDIT_FILE)
+    anchor, mac = _anchor(store_dir, keys_file)
+    report = log.verify(expected_head=expected_head, anchored=(anchor.audit.entries, anchor.audit.head) if anchor else None)
     if as_json:
-        emit_json({"path": str(log.path), **report.model_dump()})
+        emit_json({"path": str(log.path), **report.model_dump(), "anchor": None if anchor is None else {**anchor.audit.model_dump(), "mac": mac}})
     else:
         _print_verify(log, report)
+        if anchor is not None:
+            console.print(f"checked against {store_dir / ANCHOR_FILE} ({anchor.audit.entries} entries anchored; MAC {mac})", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _anchor(store_dir: Path, keys_file: Path | None) -> tuple[AnchorState | None, str]:
+    """The store's anchor and how far it was checked: 'verified' with the gateway keys, else 'not checked (no keys)'."""
+    if not (store_dir / ANCHOR_FILE).exists():
+        return None, "absent"
+    try:
+        secrets = GatewaySecrets.load(keys_file)
+    except ConfigError:
+        return peek(store_dir), "not checked (no gateway keys)"
+    return AnchorFile(store_dir, secrets).read(), "verified"
+
+
+@audit_app.command("anchor")
+@handle_errors
+def anchor(
+    store: StoreOpt = None,
+    keys_file: KeysFileOpt = None,
+    adopt: Annotated[bool, typer.Option("--adopt", help="Anchor the ledger and audit log AS THEY ARE NOW (after an upgrade, or a restore you accept).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the integrity anchor (MAC checked with the gateway keys), or --adopt the store as it is.
+
+    Adopting accepts the current ledger and log as the truth: a ledger restored from an older copy
+    then gives back the budget spent since. The audit chain must verify and every charge it
+    records must be in the ledger.
+    """
+    store_dir = paths(store=store).store
+    guard = Anchor(store_dir, Ledger(store_dir / LEDGER_FILE), AuditLog(store_dir / AUDIT_FILE), GatewaySecrets.load(keys_file))
+    state = guard.adopt() if adopt else guard.read()
+    if as_json:
+        emit_json({"path": str(guard.path), "adopted": adopt, "anchor": None if state is None else state.model_dump()})
+    elif state is None:
+        console.print(f"no anchor at {guard.path} (the gateway writes one at its first start)", highlight=False)
+    else:
+        verb = "adopted" if adopt else "anchor verified"
+        console.print(f"{verb}: {guard.path}: ledger {state.ledger.charges} charges ({state.ledger.micro / 1e6:g} epsilon, "
+                      f"{state.ledger.results} cached releases), audit {state.audit.entries} entries, head {state.audit.head}", highlight=False)
 
 
 def _print_verify(log: AuditLog, report: VerifyReport) -> None:

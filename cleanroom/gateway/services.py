@@ -17,6 +17,7 @@ from cleanroom.budget import Epsilon, Ledger, summarize
 from cleanroom.errors import CleanroomError, InternalError, PolicyError, QueryError
 from cleanroom.gateway.release import REPORT_ACCOUNT, ReleaseContext, budget_limits, release_query, release_report_section
 from cleanroom.ingest import ingest_upload
+from cleanroom.integrity import guard_store
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
 from cleanroom.store import Store
 from cleanroom.gateway.auth import ApiKeys, Principal
@@ -56,6 +57,12 @@ class Services:
         self.keys = ApiKeys(config.store, self.partners, self.audit)
         self.store = Store.open(config.store, self.secrets)
         self.ledger = Ledger(config.store / LEDGER_FILE)
+        # refuse to start on a lost, rolled-back or swapped ledger or audit log (store.integrity); re-anchor on every commit
+        try:
+            self.anchor = guard_store(config.store, self.ledger, self.audit, self.secrets)
+        except BaseException:
+            self.store.close()
+            raise
         self.release_context = ReleaseContext(
             store=self.store, ledger=self.ledger, audit=self.audit, partners=self.partners, query_timeout_s=config.limits.query_timeout_s
         )
