@@ -4,10 +4,16 @@ The same function serves the CLI (``cleanroom upload``) and the gateway's upload
 upload is judged identically whichever way it arrives. Nothing becomes visible except through
 ``Store.publish``'s single transaction: a rejected or interrupted upload leaves the previous
 version active and readable.
+
+Before the file is even read, two guards against a partner's own mistakes (_guards.py): a file
+keyed with another salt than the collaboration's is refused (``upload.salt_mismatch``), and so is
+an empty file or one far smaller than the active version, unless the manifest allows it
+(``upload.shrinks_dataset``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -20,11 +26,15 @@ from cleanroom.audit import AuditLog
 from cleanroom.crypto import Keyer
 from cleanroom.errors import CleanroomError, InternalError, UploadError
 from cleanroom.ingest import _checks as checks
+from cleanroom.ingest import _guards as guards
 from cleanroom.manifest import MANIFEST_SUFFIX, Manifest
 from cleanroom.partners import Dataset, get_partner
 from cleanroom.store import Published, Store, VersionMeta
 
 MAX_UPLOAD_BYTES = 8 << 30  # 8 GiB: far above a year of a large dealer group's rows
+DEFAULT_MAX_SHRINK = guards.DEFAULT_MAX_SHRINK
+
+log = logging.getLogger(__name__)
 
 
 class IngestResult(BaseModel):
@@ -38,6 +48,7 @@ class IngestResult(BaseModel):
     rows: int
     new_persons: int
     seconds: float
+    warnings: tuple[str, ...] = ()
 
 
 class UploadPair(BaseModel):
@@ -59,12 +70,19 @@ def ingest_upload(
     actor: str,
     audit: AuditLog | None = None,
     max_bytes: int = MAX_UPLOAD_BYTES,
+    max_shrink: float = DEFAULT_MAX_SHRINK,
 ) -> IngestResult:
-    """Validate, pepper and publish one upload; audit the outcome either way when ``audit`` is given."""
+    """Validate, pepper and publish one upload; audit the outcome either way when ``audit`` is given.
+
+    ``max_shrink``: the largest share of the active version's rows a new version may lose
+    without the manifest's ``allow_shrink`` (0.5: a new version with fewer than half the rows
+    is refused).
+    """
     started = time.perf_counter()
     context: dict[str, Any] = {"partner": partner_id, "file": arrow_path.name}
+    limits = _Limits(max_bytes=max_bytes, max_shrink=max_shrink)
     try:
-        result = _ingest(store, partners_dir, partner_id, UploadPair(arrow=arrow_path, manifest=manifest_path), actor, max_bytes, context)
+        result = _ingest(store, partners_dir, partner_id, UploadPair(arrow=arrow_path, manifest=manifest_path), actor, limits, context)
     except CleanroomError as exc:
         if audit is not None:
             audit.append("upload.rejected", actor, {**context, "code": exc.code, "message": exc.message})
@@ -72,11 +90,19 @@ def ingest_upload(
     result = result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
     if audit is not None:
         details = {"partner": result.partner, "dataset": result.dataset, "version": result.version, "rows": result.rows, "sha256": context["sha256"]}
+        details.update(context["guards"])
         audit.append("upload", actor, details)
     return result
 
 
-def _ingest(store: Store, partners_dir: Path, partner_id: str, pair: UploadPair, actor: str, max_bytes: int, context: dict[str, Any]) -> IngestResult:
+class _Limits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_bytes: int
+    max_shrink: float
+
+
+def _ingest(store: Store, partners_dir: Path, partner_id: str, pair: UploadPair, actor: str, limits: _Limits, context: dict[str, Any]) -> IngestResult:
     """The checks in order (see docs/explanation/storage.md), then the one publishing transaction."""
     arrow_path, manifest_path = pair.arrow, pair.manifest
     partner = get_partner(partners_dir, partner_id)
@@ -85,15 +111,37 @@ def _ingest(store: Store, partners_dir: Path, partner_id: str, pair: UploadPair,
     context.update(dataset=manifest.dataset, sha256=manifest.sha256, nonce=manifest.nonce)
     checks.check_signature(manifest, partner, manifest_path)
     _check_fresh(store, manifest, manifest_path)
-    checks.check_file(arrow_path, manifest, max_bytes=max_bytes)
-    table = _validated_table(arrow_path, manifest, dataset, f"{partner.id}.{manifest.dataset}")
+    qualified = f"{partner.id}.{manifest.dataset}"
+    warnings = _check_guards(store, manifest, qualified, manifest_path, limits.max_shrink, context)
+    checks.check_file(arrow_path, manifest, max_bytes=limits.max_bytes)
+    table = _validated_table(arrow_path, manifest, dataset, qualified)
     meta = VersionMeta(
         partner=partner.id, dataset=manifest.dataset, sha256=manifest.sha256, nonce=manifest.nonce, uploaded_by=actor,
         hidden_columns=tuple(dataset.columns_tagged("private")),
     )
-    published = _publish(store, table, meta, dataset, arrow_path)
+    with guards.salt_claimed(store, manifest, manifest_path):
+        published = _publish(store, table, meta, dataset, arrow_path)
     v = published.version
-    return IngestResult(partner=v.partner, dataset=v.dataset, version=v.version, rows=v.rows, new_persons=published.new_persons, seconds=0.0)
+    return IngestResult(
+        partner=v.partner, dataset=v.dataset, version=v.version, rows=v.rows, new_persons=published.new_persons, seconds=0.0, warnings=warnings
+    )
+
+
+def _check_guards(store: Store, manifest: Manifest, qualified: str, path: Path, max_shrink: float, context: dict[str, Any]) -> tuple[str, ...]:
+    """The salt and shrink guards, on signed manifest fields only; what they add to the audit goes into ``context``."""
+    warning = guards.check_salt_fingerprint(guards.collaboration_fingerprint(store), manifest, path)
+    active = store.active_versions().get(qualified)
+    guards.check_shrink(active.rows if active else None, manifest, qualified, path, max_shrink=max_shrink)
+    added: dict[str, Any] = {}
+    if manifest.salt_fingerprint is not None:
+        added["salt_fingerprint"] = manifest.salt_fingerprint
+    if manifest.allow_shrink:
+        added["allow_shrink"] = True
+    if warning:
+        log.warning("upload %s of %s: %s", manifest.nonce, qualified, warning)
+        added["warning"] = warning
+    context["guards"] = added
+    return (warning,) if warning else ()
 
 
 def _validated_table(arrow_path: Path, manifest: Manifest, dataset: Dataset, qualified: str) -> pa.Table:

@@ -14,8 +14,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cleanroom.ingest import UploadPair
 from cleanroom.manifest import Manifest, manifest_path
 from cleanroom.partners import Dataset
+from cleanroom.prepare import salt_fingerprint
 
 PARTNER = "northside-dealers"
+# The collaboration salt of the ingest tests: its fingerprint goes into every manifest, as prepare writes it.
+SALT = bytes(range(32))
+FINGERPRINT = salt_fingerprint(SALT)
 
 DOMAINS: dict[str, list[str]] = {
     "dealer_id": [f"NS-0{i}" for i in range(1, 7)],
@@ -55,12 +59,16 @@ def make_table(dataset: Dataset, rows: int, persons: int | None = None) -> pa.Ta
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def write_upload(out: Path, partner: str, dataset_name: str, dataset: Dataset, table: pa.Table, key: Ed25519PrivateKey, *, name: str | None = None) -> UploadPair:
-    """Write ``<name>.arrow`` and its signed manifest, as ``cleanroom prepare`` would."""
+def write_upload(
+    out: Path, partner: str, dataset_name: str, dataset: Dataset, table: pa.Table, key: Ed25519PrivateKey, *, name: str | None = None,
+    fingerprint: str | None = FINGERPRINT, allow_shrink: bool = False,
+) -> UploadPair:
+    """Write ``<name>.arrow`` and its signed manifest, as ``cleanroom prepare`` would (``fingerprint=None``: as an older prepare did)."""
     out.mkdir(parents=True, exist_ok=True)
     arrow = out / f"{name or dataset_name}.arrow"
     with pa.ipc.new_file(arrow, table.schema) as writer:
         writer.write_table(table)
-    manifest = Manifest.new(partner, dataset_name, arrow, dataset.schema_hash(), table.num_rows).signed_by(key)
+    unsigned = Manifest.new(partner, dataset_name, arrow, dataset.schema_hash(), table.num_rows, salt_fingerprint=fingerprint, allow_shrink=allow_shrink)
+    manifest = unsigned.signed_by(key)
     manifest.write(manifest_path(arrow))
     return UploadPair(arrow=arrow, manifest=manifest_path(arrow))

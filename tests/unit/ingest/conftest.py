@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from _uploads import PARTNER, make_table, write_upload
+from _uploads import FINGERPRINT, PARTNER, make_table, write_upload
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleanroom.crypto import new_secret, new_signing_key, public_key_text
@@ -39,12 +39,18 @@ def store(tmp_path: Path, gateway_secrets: GatewaySecrets) -> Iterator[Store]:
 
 @pytest.fixture()
 def build(tmp_path: Path, partners_dir: Path, uploader_key: Ed25519PrivateKey) -> Callable[..., UploadPair]:
-    """``build(dataset, rows=..., table=..., key=..., name=...)`` -> a signed upload in tmp_path."""
+    """``build(dataset, rows=..., table=..., key=..., name=..., fingerprint=..., allow_shrink=...)`` -> a signed upload in tmp_path."""
     counter = iter(range(10_000))
 
-    def _build(dataset_name: str = "leads", *, rows: int = 200, table: pa.Table | None = None, key: Ed25519PrivateKey | None = None, name: str | None = None) -> UploadPair:
+    def _build(
+        dataset_name: str = "leads", *, rows: int = 200, table: pa.Table | None = None, key: Ed25519PrivateKey | None = None, name: str | None = None,
+        fingerprint: str | None = FINGERPRINT, allow_shrink: bool = False,
+    ) -> UploadPair:
         dataset = get_partner(partners_dir, PARTNER).dataset(dataset_name)
         data = table if table is not None else make_table(dataset, rows)
-        return write_upload(tmp_path / f"up{next(counter)}", PARTNER, dataset_name, dataset, data, key or uploader_key, name=name)
+        return write_upload(
+            tmp_path / f"up{next(counter)}", PARTNER, dataset_name, dataset, data, key or uploader_key, name=name,
+            fingerprint=fingerprint, allow_shrink=allow_shrink,
+        )
 
     return _build

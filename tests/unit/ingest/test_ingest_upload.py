@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from _uploads import PARTNER, make_table, write_upload
+from _uploads import FINGERPRINT, PARTNER, make_table, write_upload
 
 from cleanroom.audit import AuditLog
 from cleanroom.crypto import Keyer, new_signing_key
@@ -46,7 +46,9 @@ def test_accepted_upload_is_readable_and_audited(store: Store, partners_dir: Pat
     assert (count, persons) == (300, 150)
     [entry] = list(audit.entries())
     sha = Manifest.read(pair.manifest).sha256
-    assert entry.event == "upload" and entry.details == {"partner": PARTNER, "dataset": "leads", "version": 1, "rows": 300, "sha256": sha}
+    assert entry.event == "upload" and entry.details == {
+        "partner": PARTNER, "dataset": "leads", "version": 1, "rows": 300, "sha256": sha, "salt_fingerprint": FINGERPRINT,
+    }
     assert audit.verify().ok
 
 

@@ -1,6 +1,7 @@
 """prepare's side of the upload guards: every manifest carries the salt's fingerprint (and, with
 ``--allow-shrink``, the signed permission to shrink), and a signing key that is not the partner's
-registered uploader key is refused before anything is written."""
+registered uploader key is refused before anything is written. The last test runs real prepare
+output through real ingest into a real encrypted store."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from prepare_fixtures import Workspace
+from prepare_fixtures import PEOPLE, SHARED, Workspace, write_raw
 from typer.testing import CliRunner
 
 from cleanroom.cli import prepare as prepare_cli
-from cleanroom.crypto import public_key_text, read_signing_key, write_secret
-from cleanroom.errors import PrepareError
+from cleanroom.crypto import new_secret, public_key_text, read_signing_key, write_secret
+from cleanroom.errors import CleanroomError, PrepareError
 from cleanroom.manifest import Manifest
 from cleanroom.partners import get_partner
 from cleanroom.prepare import prepare_partner, salt_fingerprint
@@ -88,4 +89,33 @@ def test_wrong_key_through_the_cli(app: typer.Typer, workspace: Workspace, tmp_p
     code, output = _cli(app, workspace, tmp_path, tmp_path / "out", "--json", key=workspace.keys[LS])
     assert code == 2 and json.loads(output)["error"]["code"] == "prepare.wrong_key"
     assert not (tmp_path / "out").exists()
+
+
+def test_prepared_shrink_is_refused_at_ingest_unless_allowed(app: typer.Typer, workspace: Workspace, tmp_path: Path) -> None:
+    """Real prepare output into a real store: v1, then a 90 % smaller export refused, then accepted with --allow-shrink;
+    a file prepared with another salt is refused."""
+    from cleanroom.ingest import find_uploads, ingest_upload
+    from cleanroom.settings import GatewaySecrets
+    from cleanroom.store import Store
+
+    def upload_all(store: Store, folder: Path) -> list[int]:
+        return [ingest_upload(store, workspace.partners_dir, NS, p.arrow, p.manifest, actor=NS).rows for p in find_uploads(folder)]
+
+    partner = get_partner(workspace.partners_dir, NS)
+    with Store.open(tmp_path / "store", GatewaySecrets(pepper=new_secret(), db_key=new_secret()), memory_limit="512MB") as store:
+        assert _cli(app, workspace, tmp_path, tmp_path / "v1")[0] == 0
+        first = upload_all(store, tmp_path / "v1")
+        write_raw(workspace.raw / NS, partner, PEOPLE[:6] + SHARED)  # the export lost most of its rows
+        assert _cli(app, workspace, tmp_path, tmp_path / "v2")[0] == 0
+        with pytest.raises(CleanroomError) as exc:
+            upload_all(store, tmp_path / "v2")
+        assert exc.value.code == "upload.shrinks_dataset"
+        assert _cli(app, workspace, tmp_path, tmp_path / "v3", "--allow-shrink")[0] == 0
+        third = upload_all(store, tmp_path / "v3")
+        assert all(t < f / 2 for t, f in zip(third, first, strict=True))
+        summary = prepare_partner(partner, new_secret(), workspace.raw, tmp_path / "v4", read_signing_key(workspace.keys[NS]), workers=1)
+        assert summary.salt_fingerprint != salt_fingerprint(workspace.salt)
+        with pytest.raises(CleanroomError) as exc:
+            upload_all(store, tmp_path / "v4")
+        assert exc.value.code == "upload.salt_mismatch"
 
