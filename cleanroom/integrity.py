@@ -17,8 +17,9 @@ What is anchored:
 The rule at start (``Anchor.guard``), after cutting off a torn last audit line:
 - the audit chain must verify, and every charged ``query`` entry it records must be a charge in the
   ledger (keyless: holds even when the anchor itself was deleted);
-- no anchor: allowed only while the ledger holds no charge (a new store: the first start writes
-  it); otherwise refused (run ``cleanroom audit anchor`` once to adopt an existing store);
+- no anchor: refused if the ledger records that it was anchored before (a marker row written
+  with the first anchor: the anchor was deleted); otherwise (a new store, or a ledger from before
+  anchors that the audit log agrees with) the first anchor is written;
 - anchor present: its MAC must verify; the ledger may be AHEAD (more charges, whose first
   ``charges`` rows hash to the anchored chain: those are commits whose anchor update a crash cut
   off) but never BEHIND (fewer charges or results) or DIFFERENT (the anchored prefix hashes to
@@ -213,19 +214,25 @@ class Anchor(AnchorFile):
             ledger_mark, prefix = self._walk_ledger(rows, anchored.ledger.last_id if anchored else 0)
             self._check_audit_charges(charged, rows)
             if anchored is None:
-                if ledger_mark.charges:
+                since = self.ledger.anchored_since()
+                if since is not None:
                     raise _integrity(
-                        f"{self.path} is missing, but {self.ledger.path} holds {ledger_mark.charges} charges "
-                        f"({ledger_mark.micro / 1e6:g} epsilon): the anchor was deleted, or this store predates anchors. "
-                        "If you trust the ledger and audit log as they are, adopt them once with: cleanroom audit anchor --adopt",
+                        f"{self.path} is missing, but {self.ledger.path} has been anchored since {since} and holds "
+                        f"{ledger_mark.charges} charges ({ledger_mark.micro / 1e6:g} epsilon): the anchor was deleted; restore it "
+                        "from backup, or, if you trust the ledger and audit log as they are, adopt them with: "
+                        "cleanroom audit anchor --adopt",
                         file=str(self.path), ledger_charges=ledger_mark.charges,
                     )
+                if ledger_mark.charges:
+                    log.warning("%s holds %d charges and was never anchored (a store from before anchors, or charged by a tool): "
+                                "the audit log agrees with it; anchoring it now", self.ledger.path, ledger_mark.charges)
             else:
                 self._compare_ledger(anchored.ledger, ledger_mark, prefix)
                 self._compare_audit(anchored.audit, audit_mark, at_anchor)
             state = AnchorState(ledger=ledger_mark, audit=audit_mark)
             if state != anchored:
                 self.write(state)
+            self.ledger.mark_anchored()
             return state
 
     def adopt(self) -> AnchorState:
@@ -236,6 +243,7 @@ class Anchor(AnchorFile):
             self._check_audit_charges(charged, rows)
             state = AnchorState(ledger=extend(LedgerMark(), rows, self.ledger.result_count()), audit=audit_mark)
             self.write(state)
+            self.ledger.mark_anchored()
             return state
 
     def _walk_audit(self, anchored_entries: int) -> tuple[AuditMark, str | None, dict[str, int]]:

@@ -69,6 +69,12 @@ CREATE TRIGGER IF NOT EXISTS charges_no_update BEFORE UPDATE ON charges
     BEGIN SELECT RAISE(ABORT, 'budget charges are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS charges_no_delete BEFORE DELETE ON charges
     BEGIN SELECT RAISE(ABORT, 'budget charges are never refunded'); END;
+CREATE TABLE IF NOT EXISTS integrity (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS integrity_no_delete BEFORE DELETE ON integrity
+    BEGIN SELECT RAISE(ABORT, 'the integrity marker is never removed'); END;
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
     query_id TEXT NOT NULL,
@@ -292,6 +298,17 @@ class Ledger:
         """Every column of the charges with ``id > after_id``, oldest first, read in one snapshot."""
         with self._connect() as con:
             return [tuple(r) for r in con.execute("SELECT * FROM charges WHERE id > ? ORDER BY id", (after_id,))]
+
+    def mark_anchored(self) -> None:
+        """Record (once) that an integrity anchor covers this ledger: from now on a missing anchor is refused."""
+        with self._connect() as con, _immediate(con):
+            con.execute("INSERT OR IGNORE INTO integrity (key, value) VALUES ('anchored_since', ?)", (_now(),))
+
+    def anchored_since(self) -> str | None:
+        """When an anchor first covered this ledger (None: never, e.g. a ledger from before anchors)."""
+        with self._connect() as con:
+            row = con.execute("SELECT value FROM integrity WHERE key='anchored_since'").fetchone()
+        return None if row is None else str(row[0])
 
     def result_count(self) -> int:
         """How many releases the cache holds (it only grows)."""

@@ -231,6 +231,32 @@ def test_a_missing_anchor_over_charges_is_refused_until_adopted(store: Path, sec
     start(store, secrets).query("q2")
 
 
+def test_a_ledger_from_before_anchors_is_anchored_when_the_audit_log_agrees(store: Path, secrets: GatewaySecrets,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A store from an older version (or charged by a tool) has charges but no anchor and no marker."""
+    ledger = Ledger(store / "budget.sqlite")
+    ledger.charge(collaboration="c", partner="p", month=MONTH, epsilon=E("0.3"), partner_budget=E("1"), collaboration_cap=E("1"),
+                  report_reserve=Epsilon.zero(), purpose="query", query_id="q1", actor="a")
+    AuditLog(store / "audit.jsonl").append("query", "p/k", {"query_id": "q1", "outcome": "released"})
+    assert ledger.anchored_since() is None
+    with caplog.at_level("WARNING"):
+        start(store, secrets)
+    assert "never anchored" in caplog.text and anchor_data(store)["ledger"]["charges"] == 1
+    assert ledger.anchored_since() is not None
+    (store / ANCHOR_FILE).unlink()
+    assert "the anchor was deleted" in refused(store, secrets).message  # from now on the marker demands an anchor
+
+
+def test_an_unanchored_ledger_the_audit_log_contradicts_is_refused(store: Path, secrets: GatewaySecrets) -> None:
+    """Anchor AND ledger deleted: the audit log still names the charges the fresh ledger lacks."""
+    gw = start(store, secrets)
+    gw.query("q1")
+    for name in (ANCHOR_FILE, "budget.sqlite", "budget.sqlite-wal", "budget.sqlite-shm"):
+        (store / name).unlink(missing_ok=True)
+    err = refused(store, secrets)
+    assert "lacks 1 of the 1 charged queries" in err.message and "q1" in err.message
+
+
 def test_a_runtime_anchor_failure_does_not_fail_the_commit(store: Path, secrets: GatewaySecrets) -> None:
     gw = start(store, secrets)
     (store / ANCHOR_FILE).write_text("{}")  # broken while running
