@@ -186,6 +186,7 @@ def build_collab(
     policy_overrides: Mapping[str, Any] | None = None,
     policy_edit: PolicyEdit | None = None,
     prepare_workers: int = 1,
+    allow_shrink: bool = False,
 ) -> Collab:
     """Build, sign and activate a collaboration in ``root`` (must not exist yet).
 
@@ -197,7 +198,7 @@ def build_collab(
     _raw_data(collab, raw_source, write_raw)
     _keys(collab)
     for pid in sorted(collab.partners()):
-        _prepare_one(collab, pid, collab.prepared / pid, prepare_workers)
+        _prepare_one(collab, pid, collab.prepared / pid, prepare_workers, allow_shrink=allow_shrink)
     _upload_all(collab)
     _write_policy(collab, policy_overrides or {}, policy_edit)
     _sign_and_activate(collab)
@@ -234,9 +235,11 @@ def _keys(collab: Collab) -> None:
             create_signing_key(collab.partners_dir, pid, role, collab.keys_dir / f"{pid}-{role}.pem")
 
 
-def _prepare_one(collab: Collab, pid: str, out_dir: Path, workers: int = 1) -> None:
+def _prepare_one(collab: Collab, pid: str, out_dir: Path, workers: int = 1, *, allow_shrink: bool = False) -> None:
+    """``allow_shrink`` signs the partner's consent to an empty (or much smaller) version into its manifests."""
     salt = crypto.read_secret(collab.keys_dir / "salt.hex")
-    prepare_partner(collab.partners()[pid], salt, collab.raw, out_dir, collab.signing_key(pid, "uploader"), workers=workers)
+    prepare_partner(collab.partners()[pid], salt, collab.raw, out_dir, collab.signing_key(pid, "uploader"), workers=workers,
+                    allow_shrink=allow_shrink)
 
 
 def _upload_all(collab: Collab) -> None:

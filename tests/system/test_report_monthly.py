@@ -488,7 +488,8 @@ def empty(tmp_path_factory: pytest.TempPathFactory, repo: Path, synth_4k: Path) 
         path = raw / MISSING[0] / f"{MISSING[1]}.csv"
         path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
 
-    c = build_collab(tmp_path_factory.mktemp("empty") / "collab", repo, write_raw=write_raw, policy_edit=_two_recipients)
+    c = build_collab(tmp_path_factory.mktemp("empty") / "collab", repo, write_raw=write_raw, policy_edit=_two_recipients,
+                     allow_shrink=True)  # an empty version is refused unless the partner signs that it means it
     with serve(c.config()) as live:
         yield c, live
 
