@@ -40,7 +40,6 @@ from cleanroom.errors import InternalError
 ensure_features()
 
 ALPHA = 0.05
-Z95 = 1.959963984540054
 # The Fieller pivot of a share is a mix of a few Laplace draws, whose 97.5 % point lies between the
 # normal's 1.96 and a single Laplace's 2.12 standard deviations; 2.05 measured 94-96 % coverage
 # for one to five draws per count (tests/unit/dp/test_accuracy.py, docs/accuracy.md).
@@ -108,10 +107,11 @@ class NoiseSum:
     values: np.ndarray
     pmf: np.ndarray
     step: int
+    upper: np.ndarray  # upper[i] = P(noise >= values[i]); upper[-1] = 0 (computed once: every shown number reads it)
 
     def sf(self, k: np.ndarray) -> np.ndarray:
         """Mid-p upper tail: P(noise > k) + P(noise = k) / 2, for grid-aligned ``k`` (vectorized)."""
-        upper = np.concatenate([np.cumsum(self.pmf[::-1])[::-1], [0.0]])  # upper[i] = P(noise >= values[i])
+        upper = self.upper
         idx = np.clip(np.searchsorted(self.values, k), 0, len(self.values))
         exact = (idx < len(self.values)) & (self.values[np.minimum(idx, len(self.values) - 1)] == k)
         at = np.where(exact, self.pmf[np.minimum(idx, len(self.pmf) - 1)], 0.0)
@@ -119,8 +119,7 @@ class NoiseSum:
 
     def ge(self, k: np.ndarray) -> np.ndarray:
         """P(noise >= k) (vectorized, grid-aligned ``k``)."""
-        upper = np.concatenate([np.cumsum(self.pmf[::-1])[::-1], [0.0]])
-        return upper[np.clip(np.searchsorted(self.values, k), 0, len(self.values))]
+        return self.upper[np.clip(np.searchsorted(self.values, k), 0, len(self.values))]
 
 
 @lru_cache(maxsize=256)
@@ -145,7 +144,9 @@ def noise_sum(mechanism: Mechanism, scale: float, terms: int) -> NoiseSum:
     values = lo + np.arange(len(pmf), dtype=np.int64) * step
     keep = pmf > TAIL / (10 * len(pmf))
     first, last = int(np.argmax(keep)), len(keep) - int(np.argmax(keep[::-1]))
-    return NoiseSum(values=values[first:last], pmf=pmf[first:last] / pmf[first:last].sum(), step=step)
+    kept = pmf[first:last] / pmf[first:last].sum()
+    upper = np.concatenate([np.cumsum(kept[::-1])[::-1], [0.0]])
+    return NoiseSum(values=values[first:last], pmf=kept, step=step, upper=upper)
 
 
 def _support(mechanism: Mechanism, scale: float) -> int:

@@ -83,7 +83,7 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
         try:
             charge = ctx.ledger.charge(collaboration=policy.collaboration, partner=principal.partner,
                                        month=plan.now.strftime("%Y-%m"), epsilon=plan.epsilon, **budget_limits(policy),
-                                       purpose=_purpose(principal), query_id=query_id, actor=principal.actor)
+                                       purpose="query", query_id=query_id, actor=principal.actor)
         except CleanroomError as exc:
             _audit_refused(ctx, policy, principal, request, params, exc)
             raise
@@ -465,7 +465,7 @@ def _response(query_id: str, payload: dict[str, Any], charged: float, remaining:
 
 def _remaining(ctx: ReleaseContext, policy: Policy, principal: Principal) -> float:
     left = ctx.ledger.remaining(collaboration=policy.collaboration, partner=principal.partner,
-                                month=datetime.now(UTC).strftime("%Y-%m"), **budget_limits(policy), purpose=_purpose(principal))
+                                month=datetime.now(UTC).strftime("%Y-%m"), **budget_limits(policy), purpose="query")
     return float(left.partner.fraction)
 
 
@@ -483,11 +483,6 @@ def budget_limits(policy: Policy) -> dict[str, Epsilon]:
         "report_reserve": Epsilon.zero(),
         "collaboration_reserve": Epsilon.parse(p.report_reservation),
     }
-
-
-def _purpose(principal: Principal) -> str:
-    """Only analysts run ad hoc queries (report keys release report sections, charged to REPORT_ACCOUNT)."""
-    return "query"
 
 
 def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, compiled: Any, epsilon: Epsilon, query_id: str,
