@@ -679,7 +679,8 @@ def test_every_released_number_is_printed_and_no_suppressed_cell_is(first_run: R
         # nothing printed as a number that the CSV has as suppressed, and every suppressed cell is in the CSV
         printed_suppressed = {k for k, texts in page.items() if any(t == "suppressed" for t in texts)}
         assert printed_suppressed == {f"{r['section']}|{r['row_key']}|{r['measure']}" for r in rows if r["suppressed"] == "true"}
-    assert checked > 100 and suppressed > 0  # the month has both (it is not a vacuous check)
+    # the month has both (it is not a vacuous check); how many are shown depends on the noise (about 90-110)
+    assert checked > 50 and suppressed > 0
 
 
 # --- 9. gateway unreachable, key refused -----------------------------------------------------------
