@@ -57,7 +57,7 @@ CODES: dict[str, tuple[int, str]] = {
     # uploads
     "upload.signature_invalid": (400, "The manifest signature does not verify against the partner's uploader key."),
     "upload.manifest_invalid": (400, "The manifest is malformed or does not match the file."),
-    "upload.replayed": (409, "This manifest (nonce) was already used."),
+    "upload.replayed": (409, "This manifest (nonce) was already used by this partner for this dataset."),
     "upload.schema_mismatch": (400, "The file's schema differs from the partner's declared schema."),
     "upload.hid_invalid": (400, "A hid value is not 64 lower-case hex characters."),
     "upload.raw_pii_detected": (400, "A column looks like raw personal data (email, phone, name)."),
@@ -69,7 +69,9 @@ CODES: dict[str, tuple[int, str]] = {
     "store.locked": (409, "The store is open in another process (is the gateway running?)."),
     "store.key_invalid": (500, "The database encryption key does not open the store."),
     "store.not_found": (404, "No such dataset version in the store."),
-    "store.integrity": (503, "The budget ledger or audit log does not match the gateway's signed anchor (deleted, truncated, rolled back or swapped); the gateway refuses to start."),
+    "store.integrity": (503, "The budget ledger, audit log or a stored block does not match what the gateway recorded (deleted, truncated, rolled back, swapped or damaged); the gateway refuses to serve."),
+    "store.unavailable": (503, "The store cannot be read or written (read-only file system, permissions, an I/O error); retry after the operator fixes it."),
+    "store.full": (503, "The disk holding the store is full; retry after the operator frees space."),
     # queries
     "query.invalid": (400, "The query request is malformed."),
     "query.unknown_template": (400, "No such query template."),
@@ -79,6 +81,7 @@ CODES: dict[str, tuple[int, str]] = {
     "query.timeout": (504, "The query exceeded its time limit."),
     "query.failed": (500, "The engine failed; details are in the server log, never in the response."),
     "query.not_found": (404, "No query with that id visible to the caller."),
+    "gateway.busy": (503, "The gateway is at its limit of queries in flight; nothing was charged; retry after the Retry-After seconds."),
     "query.no_endpoint": (404, "No such endpoint or method on the gateway (the API is listed at /docs)."),
     # budget
     "budget.exhausted": (429, "The privacy budget for this period does not cover the request."),
