@@ -24,7 +24,12 @@ The rule at start (``Anchor.guard``), after cutting off a torn last audit line:
   ``charges`` rows hash to the anchored chain: those are commits whose anchor update a crash cut
   off) but never BEHIND (fewer charges or results) or DIFFERENT (the anchored prefix hashes to
   something else: another ledger was swapped in); the same for the audit log (at least
-  ``entries`` entries, entry ``entries - 1`` has the anchored hash). Then it re-anchors.
+  ``entries`` entries, entry ``entries - 1`` has the anchored hash);
+- every charge must then have its ``query`` entry: a charge is committed (the write-ahead
+  record) before its entry is appended, so a crash in between leaves a charge without one; that
+  entry is written now from the charge row (``outcome`` ``released`` or ``interrupted``,
+  ``recovered: true``); likewise an active policy whose activation a crash left unaudited.
+  Then it re-anchors.
 
 Any failure raises ``store.integrity`` naming the file, what was expected and what was found.
 Updates (``Anchor.refresh``) run after each ledger commit and each audit append: incremental
@@ -50,9 +55,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cleanroom.audit import GENESIS, AuditLog
+from cleanroom.budget.epsilon import Epsilon
 from cleanroom.budget.ledger import Ledger
 from cleanroom.crypto import canonical_json, sha256_hex
 from cleanroom.errors import AuditError, StoreError
+from cleanroom.policy.activation import audit_unaudited_activations
 from cleanroom.settings import GatewaySecrets
 
 ANCHOR_FILE = "anchor.json"
@@ -60,6 +67,8 @@ LOCK_FILE = "anchor.lock"
 VERSION = 1
 HKDF_INFO = b"cleanroom/integrity-anchor/v1"
 log = logging.getLogger(__name__)
+# the charges table's columns in order (Ledger.charge_rows selects them all)
+_CHARGE_COLUMNS = ("id", "collaboration", "partner", "month", "purpose", "micro", "query_id", "actor", "at")
 
 
 class LedgerMark(BaseModel):
@@ -112,6 +121,7 @@ class AnchorFile:
     """``<store>/anchor.json`` alone: read (MAC checked) and atomic write, under the anchor lock."""
 
     def __init__(self, store_dir: Path, secrets: GatewaySecrets) -> None:
+        self.store_dir = Path(store_dir)
         self.path = Path(store_dir) / ANCHOR_FILE
         self.lock_path = Path(store_dir) / LOCK_FILE
         self._key = anchor_key(secrets)
@@ -229,6 +239,9 @@ class Anchor(AnchorFile):
             else:
                 self._compare_ledger(anchored.ledger, ledger_mark, prefix)
                 self._compare_audit(anchored.audit, audit_mark, at_anchor)
+            if self._audit_unaudited(rows, charged) + audit_unaudited_activations(self.store_dir, self.audit):
+                entries, head = self.audit.head()
+                audit_mark = AuditMark(entries=entries, head=head)
             state = AnchorState(ledger=ledger_mark, audit=audit_mark)
             if state != anchored:
                 self.write(state)
@@ -278,6 +291,31 @@ class Anchor(AnchorFile):
                 "older copy; restore the latest budget.sqlite (with its -wal file) from backup",
                 file=str(self.ledger.path), missing=len(missing), first_missing=missing[0],
             )
+
+    def _audit_unaudited(self, rows: list[tuple[Any, ...]], charged: dict[str, int]) -> int:
+        """Write the audit entry of every charge a crash cut off before it (the charge row is the write-ahead record).
+
+        A charge commits before any data is read and its ``query`` entry is appended after the
+        release (or the failure); a crash in between (kill -9, power loss, a torn last line cut
+        off above) leaves a charge the log does not mention. Its entry is written here, before
+        anything is served, from the charge row: ``outcome`` is ``released`` when the result was
+        stored (the caller may have received it) and ``interrupted`` when it was not (the epsilon
+        stays spent: nothing is refunded, nothing is charged again). Returns how many were written.
+        """
+        missing = [row for row in rows if str(row[_CHARGE_COLUMNS.index("query_id")]) not in charged]
+        for row in missing:
+            charge = dict(zip(_CHARGE_COLUMNS, row, strict=False))
+            stored = self.ledger.get_result(str(charge["query_id"]))
+            self.audit.append("query", str(charge["actor"]), {
+                "query_id": charge["query_id"], "collaboration": charge["collaboration"], "partner": charge["partner"],
+                "purpose": charge["purpose"], "month": charge["month"], "epsilon": str(Epsilon(int(charge["micro"]))),
+                "outcome": "released" if stored else "interrupted", "charged_at": charge["at"], "recovered": True,
+                "result_digest": sha256_hex(canonical_json(stored.payload)) if stored else None,
+            })
+        if missing:
+            log.warning("%s: wrote the audit entries of %d charge(s) a crash cut off before their entry (first: %s)",
+                        self.audit.path, len(missing), missing[0][_CHARGE_COLUMNS.index("query_id")])
+        return len(missing)
 
     def _compare_ledger(self, anchored: LedgerMark, found: LedgerMark, prefix: LedgerMark) -> None:
         where = str(self.ledger.path)

@@ -19,6 +19,7 @@ import fcntl
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -90,13 +91,46 @@ def _require_signed(path: Path, report: SignatureReport) -> None:
 
 
 def _record(store_dir: Path, policy: Policy, record: Activation) -> None:
-    """Keep the exact bytes, audit, append history, then switch the active pointer last."""
+    """Keep the exact bytes, switch the active pointer, then audit and append history.
+
+    The pointer is switched before the audit entry so that the log never records an activation
+    that did not take effect (a crash in between left 6 of 20 killed activations audited but not
+    active). A crash after the switch leaves an activation the log does not mention yet: the
+    gateway's start check writes it then (:func:`audit_unaudited_activations`).
+    """
     versions = policies_store(store_dir) / "versions"
     write_atomic(versions / f"{record.content_hash}.json", canonical_bytes(policy))
-    details = {"collaboration": record.collaboration, "content_hash": record.content_hash, "signers": record.signers, "policy_file": record.policy_file}
-    AuditLog(store_dir / "audit.jsonl").append("policy.activate", record.actor, details)
-    _append_line(history_path(store_dir, record.collaboration), record.model_dump_json().encode() + b"\n")
     write_atomic(active_record_path(store_dir, record.collaboration), record.model_dump_json(indent=2).encode() + b"\n")
+    AuditLog(store_dir / "audit.jsonl").append("policy.activate", record.actor, _audit_details(record))
+    _append_line(history_path(store_dir, record.collaboration), record.model_dump_json().encode() + b"\n")
+
+
+def _audit_details(record: Activation) -> dict[str, Any]:
+    return {"collaboration": record.collaboration, "content_hash": record.content_hash, "signers": record.signers,
+            "policy_file": record.policy_file, "activated_at": record.activated_at.isoformat()}
+
+
+def audit_unaudited_activations(store_dir: Path, audit: AuditLog) -> int:
+    """Audit (and add to the history) each active policy whose activation the log does not record.
+
+    Called at gateway start, before serving: an activation killed between its pointer switch
+    and its audit entry took effect, so the log must say so (``recovered: true``). The check is
+    that the LAST ``policy.activate`` entry of each collaboration names the active content hash.
+    Returns how many entries were written.
+    """
+    last: dict[str, str] = {}
+    for entry in audit.entries():
+        if entry.event == "policy.activate":
+            last[str(entry.details.get("collaboration"))] = str(entry.details.get("content_hash"))
+    written = 0
+    for path in sorted(policies_store(store_dir).glob("*.active.json")):
+        record = active_record(store_dir, path.name.removesuffix(".active.json"))
+        if record is None or last.get(record.collaboration) == record.content_hash:
+            continue
+        audit.append("policy.activate", record.actor, {**_audit_details(record), "recovered": True})
+        _append_line(history_path(store_dir, record.collaboration), record.model_dump_json().encode() + b"\n")
+        written += 1
+    return written
 
 
 def _append_line(path: Path, line: bytes) -> None:
@@ -168,4 +202,4 @@ def _require_activated(path: Path, policy: Policy, record: Activation) -> None:
         )
 
 
-__all__ = ["Activation", "activate", "active_policy", "active_record", "history"]
+__all__ = ["Activation", "activate", "audit_unaudited_activations", "active_policy", "active_record", "history"]

@@ -312,3 +312,67 @@ def test_cli_adopt_lets_a_store_without_an_anchor_start(store: Path, secrets: Ga
     other.write(tmp_path / "other.keys.json")
     wrong = _cli(["audit", "anchor", "--store", str(store), "--keys-file", str(tmp_path / "other.keys.json")])
     assert wrong.exit_code == 2 and "store.integrity" in wrong.output
+
+
+# --- a crash between a charge and its audit entry, or between an activation and its entry -------
+
+
+def _query_entries(audit: AuditLog) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {e.details["query_id"]: e.details for e in audit.entries() if e.event == "query"}
+
+
+def test_a_charge_a_crash_left_unaudited_is_audited_at_start_once(store: Path, secrets: GatewaySecrets) -> None:
+    gw = start(store, secrets)
+    gw.query("q1")
+    # killed after the charge (and, for q3, after storing the result) but before the audit append
+    gw.ledger.charge(collaboration="aurora-2026", partner="aurora-motors", month=MONTH, epsilon=E("0.3"), partner_budget=E("5"),
+                     collaboration_cap=E("10"), report_reserve=Epsilon.zero(), purpose="query", query_id="q2", actor="aurora-motors/k1")
+    gw.ledger.charge(collaboration="aurora-2026", partner="aurora-motors", month=MONTH, epsilon=E("0.2"), partner_budget=E("5"),
+                     collaboration_cap=E("10"), report_reserve=Epsilon.zero(), purpose="query", query_id="q3", actor="aurora-motors/k1")
+    gw.ledger.store_result("key-q3", "q3", "aurora-motors", {"rows": [[7]]})
+    assert set(_query_entries(gw.audit)) == {"q1"}
+    again = start(store, secrets)
+    entries = _query_entries(again.audit)
+    assert set(entries) == {"q1", "q2", "q3"}
+    assert (entries["q2"]["outcome"], entries["q2"]["epsilon"], entries["q2"]["recovered"]) == ("interrupted", "0.3", True)
+    assert entries["q2"]["result_digest"] is None
+    assert entries["q3"]["outcome"] == "released" and len(entries["q3"]["result_digest"]) == 64
+    assert anchor_data(store)["audit"]["entries"] == 3 and again.audit.verify().ok
+    count = sum(1 for _ in again.audit.entries())
+    start(store, secrets)  # nothing more to recover: no duplicate entries
+    assert sum(1 for _ in again.audit.entries()) == count
+    assert sum(row[5] for row in again.ledger.charge_rows()) == 600_000  # nothing refunded, nothing charged again
+
+
+def test_a_torn_query_entry_is_rewritten_from_its_charge(store: Path, secrets: GatewaySecrets) -> None:
+    """The torn last line is cut off; the charge it described is then audited from the ledger."""
+    gw = start(store, secrets)
+    gw.query("q1")
+    gw.audit.on_commit = None  # the append below is torn by the crash: the anchor never counted it
+    gw.query("q2")
+    raw = (store / "audit.jsonl").read_bytes()
+    last = raw.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    (store / "audit.jsonl").write_bytes(raw[: len(raw) - len(last) - 1] + last[: len(last) // 2])
+    again = start(store, secrets)
+    entries = _query_entries(again.audit)
+    assert entries["q2"]["recovered"] is True and entries["q2"]["outcome"] == "released"
+    assert again.audit.verify().ok and len(again.ledger.charge_rows()) == 2
+
+
+def test_an_activation_a_crash_left_unaudited_is_audited_at_start(store: Path, secrets: GatewaySecrets) -> None:
+    from datetime import UTC, date, datetime
+
+    from cleanroom.policy.activation import Activation, active_record_path
+
+    start(store, secrets)
+    record = Activation(collaboration="aurora-2026", content_hash="ab" * 32, activated_at=datetime(2026, 3, 1, tzinfo=UTC),
+                        actor="compliance:aurora-motors", signers=["aurora-motors"], policy_file="policies/aurora-2026.yaml",
+                        valid_from=date(2026, 1, 1), valid_until=date(2026, 12, 31))
+    path = active_record_path(store, "aurora-2026")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(record.model_dump_json())  # the pointer switched, then the process died
+    gw = start(store, secrets)
+    activations = [e.details for e in gw.audit.entries() if e.event == "policy.activate"]
+    assert len(activations) == 1 and activations[0]["content_hash"] == "ab" * 32 and activations[0]["recovered"] is True
+    start(store, secrets)
+    assert sum(1 for e in gw.audit.entries() if e.event == "policy.activate") == 1
