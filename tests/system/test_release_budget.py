@@ -177,7 +177,8 @@ def _stored_result_ids(ledger_path: Path) -> set[str]:
         return {row[0] for row in con.execute("SELECT query_id FROM results")}
 
 
-def test_killing_the_server_never_releases_an_uncharged_result(crash_collab: Collab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rounds", [KILL_ROUNDS, pytest.param(20, marks=pytest.mark.slow, id="20-rounds")])
+def test_killing_the_server_never_releases_an_uncharged_result(crash_collab: Collab, tmp_path: Path, rounds: int) -> None:
     rng = random.Random()
     seed = rng.randrange(1 << 30)
     rng.seed(seed)
@@ -186,8 +187,9 @@ def test_killing_the_server_never_releases_an_uncharged_result(crash_collab: Col
     answered: list[dict[str, Any]] = []
     sent = 0
     try:
-        for r in range(KILL_ROUNDS):
-            answers, n = _round(server, key, 10_000 * (r + 1), rng)
+        base = 0 if rounds == KILL_ROUNDS else 150_000  # distinct epsilons (cache keys) from the other run on this collab
+        for r in range(rounds):
+            answers, n = _round(server, key, base + 5_000 * (r + 1), rng)
             answered += answers
             sent += n
         server.start()
@@ -202,8 +204,9 @@ def test_killing_the_server_never_releases_an_uncharged_result(crash_collab: Col
         assert crash_collab.audit().verify().ok, f"seed {seed}: audit chain broken after kill -9"
         _check_released_are_retrievable(server.url, key, answered[-3:])
         _check_released_are_audited(crash_collab, answered)
+        _check_every_charge_has_one_audit_entry(crash_collab)
         lost = len(charged - stored)
-        print(f"kill -9 x{KILL_ROUNDS} (seed {seed}): {sent} sent, {len(answered)} answered, {len(stored)} stored, "
+        print(f"kill -9 x{rounds} (seed {seed}): {sent} sent, {len(answered)} answered, {len(stored)} stored, "
               f"{len(charged)} charged, {lost} charged but never released")
         assert answered and lost, "each round must answer some queries and be killed in the middle of others"
     finally:
@@ -215,6 +218,14 @@ def _check_released_are_retrievable(url: str, key: str, answers: list[dict[str, 
         for answer in answers:
             again = http.get(f"/v1/queries/{answer['query_id']}").json()
             assert again["rows"] == answer["rows"] and again["cached"] is True
+
+
+def _check_every_charge_has_one_audit_entry(collab: Collab) -> None:
+    """After the restart: each charge has exactly one (non-cached) ``query`` entry and each such entry a charge."""
+    charged = [c["query_id"] for c in collab.ledger().charges(COLLABORATION)]
+    audited = [e.details["query_id"] for e in collab.audit().entries() if e.event == "query" and e.details.get("outcome") != "cached"]
+    assert sorted(charged) == sorted(audited), (set(charged) ^ set(audited), len(charged), len(audited))
+    assert len(set(audited)) == len(audited)
 
 
 def _check_released_are_audited(collab: Collab, answers: list[dict[str, Any]]) -> None:
