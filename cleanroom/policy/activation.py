@@ -16,6 +16,7 @@ signature still verifies, and today lies in the validity period.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from cleanroom.partners import Partner
 from cleanroom.policy.canonical import canonical_bytes, content_hash
 from cleanroom.policy.load import load_policy
 from cleanroom.policy.model import Policy
-from cleanroom.policy.signatures import SignatureReport, signature_summary, verify_signatures, write_atomic
+from cleanroom.policy.signatures import SignatureReport, signature_dir, signature_summary, verify_signatures, write_atomic
 
 
 class Activation(BaseModel):
@@ -180,14 +181,42 @@ def active_policy(
     path = policies_dir / f"{collaboration}.yaml"
     if not path.exists():
         raise PolicyError("policy.not_found", f"{path}: no such policy file (activated version {record.content_hash[:12]})", path=str(path))
+    fingerprint = _fingerprint(path, collaboration, record)
+    known = _VERIFIED.get((collaboration, path, store_dir))
+    if known is not None and known[0] == fingerprint and known[1] is partners:
+        policy = known[2]
+    else:
+        policy = _verified(path, partners, record)
+        _VERIFIED[(collaboration, path, store_dir)] = (fingerprint, partners, policy)
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    if not policy.valid_on(today):
+        raise PolicyError("policy.expired", f"policy {collaboration} is valid {policy.valid_from} to {policy.valid_until}, not on {today}")
+    return policy
+
+
+# (collaboration, policy file, store) -> (fingerprint, partners, verified policy). Parsing, linting and
+# verifying the signatures took 9 of the 20 ms of a cached query; the bytes they depend on are
+# compared instead, so any edit, re-signature or re-activation is still checked on the next use.
+_VERIFIED: dict[tuple[str, Path, Path], tuple[str, dict[str, Partner], Policy]] = {}
+
+
+def _fingerprint(path: Path, collaboration: str, record: Activation) -> str:
+    """A digest of every byte the verification reads: the policy file, the activation and the signature files."""
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(record.model_dump_json().encode())
+    folder = signature_dir(path, collaboration)
+    for sig in sorted(folder.iterdir()) if folder.is_dir() else ():
+        digest.update(b"\0" + sig.name.encode() + b"\0" + (sig.read_bytes() if sig.is_file() else b""))
+    return digest.hexdigest()
+
+
+def _verified(path: Path, partners: dict[str, Partner], record: Activation) -> Policy:
+    """Load, lint, compare with the activation and verify every signature (``policy.not_active`` otherwise)."""
     policy = load_policy(path, partners)
     _require_activated(path, policy, record)
     report = verify_signatures(path, policy, partners)
     if not report.ok:
         raise PolicyError("policy.not_active", f"{path}: signatures no longer verify ({signature_summary(report)}); re-sign and activate again")
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    if not policy.valid_on(today):
-        raise PolicyError("policy.expired", f"policy {collaboration} is valid {policy.valid_from} to {policy.valid_until}, not on {today}")
     return policy
 
 

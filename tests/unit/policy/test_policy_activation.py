@@ -96,3 +96,22 @@ def test_expired_outside_validity(env: SignedEnv) -> None:
     with pytest.raises(CleanroomError) as exc:
         activate(env.policy, env.store, env.partners, "test", now=datetime(2028, 1, 1, tzinfo=UTC))
     assert exc.value.code == "policy.expired"
+
+
+def test_a_verified_policy_is_rechecked_when_any_byte_it_depends_on_changes(env: SignedEnv) -> None:
+    """The gateway keeps the verified policy between queries; an edit or a removed signature still bites at once."""
+    env.sign()
+    activate(env.policy, env.store, env.partners, "test", now=IN_PERIOD)
+    partners = env.partners
+    first = active_policy("aurora-2026", env.policy.parent, env.store, partners, now=IN_PERIOD)
+    assert active_policy("aurora-2026", env.policy.parent, env.store, partners, now=IN_PERIOD) is first  # not re-verified
+    edit(env.policy, "min_threshold: 20 ", "min_threshold: 21 ")
+    with pytest.raises(CleanroomError) as exc:
+        active_policy("aurora-2026", env.policy.parent, env.store, partners, now=IN_PERIOD)
+    assert exc.value.code == "policy.not_active"
+    edit(env.policy, "min_threshold: 21 ", "min_threshold: 20 ")
+    assert active_policy("aurora-2026", env.policy.parent, env.store, partners, now=IN_PERIOD).collaboration == "aurora-2026"
+    next(iter(sorted((env.policy.parent / "aurora-2026.sig").iterdir()))).unlink()
+    with pytest.raises(CleanroomError) as exc:
+        active_policy("aurora-2026", env.policy.parent, env.store, partners, now=IN_PERIOD)
+    assert exc.value.code == "policy.not_active"
