@@ -63,8 +63,13 @@ class AuditLog:
         self.path = path
         self.on_commit = on_commit  # called after each durable append (the gateway re-anchors: cleanroom.integrity)
 
-    def append(self, event: str, actor: str, details: dict[str, Any]) -> Entry:
+    def append(self, event: str, actor: str, details: dict[str, Any], *, sync: bool = True) -> Entry:
         """Append one entry under an exclusive lock; returns it with its hash.
+
+        ``sync=False`` skips the fsync (the entry is in the OS's page cache when this returns, so
+        it survives the process being killed, not a power cut before the next fsync). Only for
+        entries that release nothing new (a cached answer): the next synced append, or the OS
+        within seconds, makes it durable; a charge's entry is always synced.
 
         A torn last line (a writer died mid-write) is never extended here (``audit.chain_broken``);
         the gateway cuts it off at start with :meth:`repair_torn_tail`, before anything is charged.
@@ -79,7 +84,8 @@ class AuditLog:
                 entry = entry.model_copy(update={"hash": entry.compute_hash()})
                 fh.write(json.dumps(entry.model_dump(), sort_keys=True).encode() + b"\n")
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         if self.on_commit is not None:

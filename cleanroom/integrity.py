@@ -44,6 +44,7 @@ import hmac
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -182,14 +183,47 @@ class AnchorFile:
 class Anchor(AnchorFile):
     """The anchor of one store: read, check at start (``guard``), refresh after each commit."""
 
-    def __init__(self, store_dir: Path, ledger: Ledger, audit: AuditLog, secrets: GatewaySecrets) -> None:
+    def __init__(self, store_dir: Path, ledger: Ledger, audit: AuditLog, secrets: GatewaySecrets, *, delay_s: float = 0.0) -> None:
         super().__init__(store_dir, secrets)
         self.ledger, self.audit = ledger, audit
+        self.delay_s = delay_s
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
 
     # --- runtime ---------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Move the anchor up to the ledger and log as they are now (after a commit or an append).
+        """After a commit or an append: move the anchor now (``delay_s`` 0) or within ``delay_s``.
+
+        The gateway uses a short delay so that a burst of commits moves the anchor once (each move
+        is a file written, fsynced and renamed: 4 of a cached query's 11 ms). Nothing is weaker
+        for it: a ledger or log ahead of the anchor is what a crash leaves anyway and is accepted
+        at start; what the anchor catches (a lost, rolled-back or swapped file) is older than it.
+        """
+        if self.delay_s <= 0:
+            self.refresh_now()
+            return
+        with self._timer_lock:
+            if self._timer is None:
+                self._timer = threading.Timer(self.delay_s, self._scheduled)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _scheduled(self) -> None:
+        with self._timer_lock:
+            self._timer = None
+        self.refresh_now()
+
+    def close(self) -> None:
+        """Write a pending move at once (the gateway's shutdown)."""
+        with self._timer_lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            self.refresh_now()
+
+    def refresh_now(self) -> None:
+        """Move the anchor up to the ledger and log as they are now.
 
         Never raises: the commit it follows is already durable, and a missed update is caught up by
         the next one or at start (a ledger or log ahead of the anchor is accepted). An anchor that
@@ -371,9 +405,9 @@ def peek(store_dir: Path) -> AnchorState | None:
         raise _integrity(f"{path} is not an integrity anchor (unreadable or incomplete JSON)", file=str(path)) from exc
 
 
-def guard_store(store_dir: Path, ledger: Ledger, audit: AuditLog, secrets: GatewaySecrets) -> Anchor:
+def guard_store(store_dir: Path, ledger: Ledger, audit: AuditLog, secrets: GatewaySecrets, *, delay_s: float = 0.0) -> Anchor:
     """Check the store at start (``store.integrity`` on mismatch) and hook the anchor to every later commit."""
-    anchor = Anchor(store_dir, ledger, audit, secrets)
+    anchor = Anchor(store_dir, ledger, audit, secrets, delay_s=delay_s)
     anchor.guard()
     ledger.on_commit = anchor.refresh
     audit.on_commit = anchor.refresh

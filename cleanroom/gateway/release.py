@@ -166,7 +166,7 @@ def _run_charged(ctx: ReleaseContext, policy: Policy, principal: Principal, plan
 def _from_cache(ctx: ReleaseContext, policy: Policy, principal: Principal, plan: _Plan, payload: dict[str, Any]) -> QueryResponse:
     """An identical query: the same stored noisy numbers, no fresh noise, no new charge."""
     query_id = "q_" + secrets.token_hex(8)
-    ctx.ledger.store_result(plan.key, query_id, principal.partner, payload)
+    ctx.ledger.link_query(plan.key, query_id, principal.partner)
     _audit_query(ctx, policy, principal, plan.compiled, plan.epsilon, query_id, outcome="cached",
                  digest=sha256_hex(canonical_json(payload)))
     remaining = _remaining(ctx, policy, principal)
@@ -493,7 +493,7 @@ def _audit_query(ctx: ReleaseContext, policy: Policy, principal: Principal, comp
         "query_id": query_id, "collaboration": policy.collaboration, "policy": content_hash(policy),
         "partner": principal.partner, "partners": owners, "template": compiled.template, "params": bounded_params(compiled.params),
         "datasets": compiled.datasets, "epsilon": str(epsilon), "outcome": outcome, "result_digest": digest,
-    })
+    }, sync=outcome != "cached")  # a cached answer releases nothing new: see AuditLog.append
 
 
 __all__ = ["REPORT_ACCOUNT", "ReleaseContext", "authorize", "budget_limits", "build_scope", "check_effective", "release_query", "release_report_section"]

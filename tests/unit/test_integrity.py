@@ -376,3 +376,23 @@ def test_an_activation_a_crash_left_unaudited_is_audited_at_start(store: Path, s
     assert len(activations) == 1 and activations[0]["content_hash"] == "ab" * 32 and activations[0]["recovered"] is True
     start(store, secrets)
     assert sum(1 for e in gw.audit.entries() if e.event == "policy.activate") == 1
+
+
+def test_a_delayed_anchor_moves_once_per_burst_and_on_close(store: Path, secrets: GatewaySecrets) -> None:
+    import time
+
+    ledger, audit = Ledger(store / "budget.sqlite"), AuditLog(store / "audit.jsonl")
+    anchor = guard_store(store, ledger, audit, secrets, delay_s=0.2)
+    gw = Gateway.__new__(Gateway)
+    gw.store, gw.secrets, gw.ledger, gw.audit, gw.anchor = store, secrets, ledger, audit, anchor
+    gw.query("q1")
+    gw.query("q2")
+    assert anchor_data(store)["ledger"]["charges"] == 0  # not yet: one move for the burst
+    deadline = time.monotonic() + 10
+    while anchor_data(store)["ledger"]["charges"] != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert anchor_data(store)["ledger"]["charges"] == 2 and anchor_data(store)["audit"]["entries"] == 2
+    gw.query("q3")
+    anchor.close()  # shutdown writes the pending move at once
+    assert anchor_data(store)["ledger"]["charges"] == 3 and anchor_data(store)["audit"]["entries"] == 3
+    start(store, secrets)
