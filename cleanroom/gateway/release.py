@@ -32,6 +32,7 @@ from cleanroom.crypto import canonical_json, sha256_hex
 from cleanroom.engine import CompiledQuery, DatasetRef, Scope, compile_query, execute, present, view_name
 from cleanroom.engine.consent import consent_horizon_sql
 from cleanroom.errors import AuthError, CleanroomError, PolicyError, QueryError
+from cleanroom.gateway.admission import UNLIMITED, Admission
 from cleanroom.gateway.auth import Principal
 from cleanroom.gateway.models import NoiseInfo, QueryRequest, QueryResponse
 from cleanroom.partners import Partner
@@ -54,6 +55,7 @@ class ReleaseContext:
     audit: AuditLog
     partners: dict[str, Partner]
     query_timeout_s: float = 30.0
+    admission: Admission = UNLIMITED  # uncached releases in flight and waiting (gateway.busy beyond: before the charge)
 
 
 # Identical queries serialize on one of a fixed set of locks (bounded memory in a long-lived
@@ -81,13 +83,22 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
             return _from_cache(ctx, policy, principal, plan, hit)
         query_id = "q_" + secrets.token_hex(8)
         try:
+            ctx.admission.acquire()  # a slot, or gateway.busy: decided before anything is charged
+        except CleanroomError as exc:
+            _audit_refused(ctx, policy, principal, request, params, exc)
+            raise
+        try:
             charge = ctx.ledger.charge(collaboration=policy.collaboration, partner=principal.partner,
                                        month=plan.now.strftime("%Y-%m"), epsilon=plan.epsilon, **budget_limits(policy),
                                        purpose="query", query_id=query_id, actor=principal.actor)
         except CleanroomError as exc:
+            ctx.admission.release()
             _audit_refused(ctx, policy, principal, request, params, exc)
             raise
-        return _run_charged(ctx, policy, principal, plan, query_id, charge)
+        try:
+            return _run_charged(ctx, policy, principal, plan, query_id, charge)
+        finally:
+            ctx.admission.release()
 
 
 def _audit_refused(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest, params: dict[str, Any],
