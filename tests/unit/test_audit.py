@@ -186,3 +186,41 @@ def test_cli_show_reports_a_corrupt_line(app: typer.Typer, log: AuditLog) -> Non
 def test_cli_verify_without_a_log(app: typer.Typer, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["audit", "verify", "--store", str(tmp_path), "--json"])
     assert result.exit_code == 0 and json.loads(result.output)["entries"] == 0
+
+
+def test_incremental_verification_walks_only_new_lines_and_catches_a_cut_or_rewritten_tail(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    assert log.verify_incremental().ok
+    for i in range(5):
+        log.append("query", "a", {"i": i})
+    first = log.verify_incremental()
+    assert first.ok and first.entries == 5 and first.head == log.verify().head
+    for i in range(5, 8):
+        log.append("query", "a", {"i": i})
+    assert log.verify_incremental().entries == 8
+    assert [e.seq for e in log.entries_after(5)] == [6, 7]
+    assert [e.seq for e in log.entries_after(None)] == list(range(8))
+    assert [e.seq for e in log.entries_after(7)] == []
+    log.append("query", "a", {"i": 8})
+    assert [e.seq for e in log.entries_after(6)] == [7, 8]  # past the checkpoint too
+    raw = (tmp_path / "audit.jsonl").read_bytes()
+    lines = raw.splitlines(keepends=True)
+    # the tail cut off (two entries removed): caught without a full walk
+    (tmp_path / "audit.jsonl").write_bytes(b"".join(lines[:-2]))
+    cut = log.verify_incremental()
+    assert not cut.ok and "removed" in (cut.problem or "")
+    # rewritten: same length, the last verified line edited
+    (tmp_path / "audit.jsonl").write_bytes(raw.replace(b'"i": 7', b'"i": 9'))
+    edited = log.verify_incremental()
+    assert not edited.ok and "rewritten" in (edited.problem or "")
+
+
+def test_incremental_verification_catches_an_edited_new_line(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("query", "a", {"i": 0})
+    assert log.verify_incremental().ok
+    log.append("query", "a", {"i": 1})
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"i": 1', b'"i": 2'))
+    report = log.verify_incremental()
+    assert not report.ok and report.first_bad_line == 2 and "edited" in (report.problem or "")
