@@ -26,6 +26,7 @@ class Limits(BaseModel):
     max_manifest_bytes: int = Field(default=64 * 1024, ge=1, description="Largest manifest part of an upload.")
     query_timeout_s: float = Field(default=30.0, gt=0, description="Engine watchdog for one query (time waiting for a slot does not count).")
     max_queries_in_flight: int = Field(default=2, ge=1, description="Uncached releases executing at once (about one per core).")
+    release_time_quantum_s: float = Field(default=0.05, ge=0, description="An uncached release answers at a whole multiple of this many seconds after it started, so response times do not reveal small data-dependent differences (0: off).")
     max_queries_queued: int = Field(default=16, ge=0, description="Uncached releases waiting for a slot; more get 503 gateway.busy before any charge.")
     audit_page_max: int = Field(default=1000, ge=1, description="Most audit entries one GET /v1/audit returns.")
 

@@ -18,9 +18,11 @@ A crash after the charge loses the epsilon but never releases an uncharged resul
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +58,7 @@ class ReleaseContext:
     partners: dict[str, Partner]
     query_timeout_s: float = 30.0
     admission: Admission = UNLIMITED  # uncached releases in flight and waiting (gateway.busy beyond: before the charge)
+    time_quantum_s: float = 0.0  # an uncached release answers at a multiple of this after it started (0: off); see pad_to_quantum
 
 
 # Identical queries serialize on one of a fixed set of locks (bounded memory in a long-lived
@@ -95,10 +98,32 @@ def release_query(ctx: ReleaseContext, policy: Policy, principal: Principal, req
             ctx.admission.release()
             _audit_refused(ctx, policy, principal, request, params, exc)
             raise
+        started = time.monotonic()
         try:
             return _run_charged(ctx, policy, principal, plan, query_id, charge)
         finally:
-            ctx.admission.release()
+            ctx.admission.release()  # the padding below holds no slot: it costs the server nothing
+            pad_to_quantum(started, ctx.time_quantum_s)
+
+
+def pad_to_quantum(started: float, quantum_s: float, *, clock: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[float], None] = time.sleep) -> float:
+    """Sleep until the time since ``started`` is a whole multiple of ``quantum_s``; returns the padded duration.
+
+    Why: how long a release takes depends on the data it reads, so a partner who adds rows for
+    one person could read that person's presence from another partner's response times (an
+    uncached funnel went from 29 to 66 ms after 10,000 rows were added for one person). Padded,
+    a response time reveals only how many quanta the release took: a difference smaller than
+    one quantum is hidden unless it crosses a boundary, and the per-person row bound keeps what
+    one person adds to a scan small. Cached answers are not padded: they read no data.
+    """
+    if quantum_s <= 0:
+        return clock() - started
+    elapsed = clock() - started
+    target = max(1, math.ceil(elapsed / quantum_s)) * quantum_s
+    if target > elapsed:
+        sleep(target - elapsed)
+    return target
 
 
 def _audit_refused(ctx: ReleaseContext, policy: Policy, principal: Principal, request: QueryRequest, params: dict[str, Any],
