@@ -90,17 +90,27 @@ def upload_all(w: Path, step: Step) -> None:
 
 
 def _replay_rejected(w: Path) -> None:
-    """Show one of the upload defences: the same signed manifest cannot be uploaded twice."""
+    """Show two upload defences: the same signed upload again changes nothing (retries are safe),
+    and a manifest's nonce cannot vouch for other bytes."""
     from cleanroom.ingest import find_uploads, ingest_upload
     from cleanroom.settings import GatewaySecrets
     from cleanroom.store import Store
 
-    pair = find_uploads(w / "prepared" / "northside-dealers")[0]
+    pairs = find_uploads(w / "prepared" / "northside-dealers")
+    pair, other = pairs[0], pairs[1]
     with Store.open(w / "store", GatewaySecrets.load(w / "keys" / "gateway.keys")) as store:
+        again = ingest_upload(store, w / "partners", "northside-dealers", pair.arrow, pair.manifest, actor="northside-dealers")
+        console.print(f"re-uploading {pair.manifest.name} is idempotent: version {again.version} stays active, nothing new stored",
+                      highlight=False, markup=False)
+        swapped = w / "replay-attempt"
+        swapped.mkdir(exist_ok=True)
+        (swapped / pair.manifest.name).write_bytes(pair.manifest.read_bytes())
+        (swapped / pair.arrow.name).write_bytes(other.arrow.read_bytes())  # the signed nonce, other bytes
         try:
-            ingest_upload(store, w / "partners", "northside-dealers", pair.arrow, pair.manifest, actor="northside-dealers")
+            ingest_upload(store, w / "partners", "northside-dealers", swapped / pair.arrow.name, swapped / pair.manifest.name,
+                          actor="northside-dealers")
         except CleanroomError as exc:
-            console.print(f"re-uploading {pair.manifest.name} again is refused: [{exc.code}]", highlight=False, markup=False)
+            console.print(f"its manifest with another file's bytes is refused: [{exc.code}]", highlight=False, markup=False)
 
 
 def sign_and_activate(w: Path, step: Step) -> None:

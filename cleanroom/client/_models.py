@@ -61,10 +61,42 @@ class Budget(_Model):
 
 
 class UploadReceipt(_Model):
+    """An accepted upload. ``replayed``: this manifest had been accepted before (a retry): nothing new was
+    stored; ``rolled_back_from``: an older version was made active again (the version active before)."""
+
     partner: str
     dataset: str
     version: int
     sha256: str
+    replayed: bool = False
+    rolled_back_from: int | None = None
+    warnings: list[str] = []
+
+
+class Rollback(_Model):
+    partner: str
+    dataset: str
+    from_version: int | None
+    to_version: int
+    changed: bool
+    rows: int
+    sha256: str
+
+
+class DatasetVersionInfo(_Model):
+    version: int
+    active: bool
+    retained: bool
+    rows: int
+    uploaded_at: datetime
+    uploaded_by: str
+    sha256: str
+
+
+class DatasetVersions(_Model):
+    partner: str
+    dataset: str
+    versions: list[DatasetVersionInfo]
 
 
 class Policy(_Model):
@@ -165,4 +197,5 @@ class Health(_Model):
     version: str
 
 
-__all__ = ["AuditEntry", "AuditPage", "Budget", "CellValue", "Health", "NoiseInfo", "Policy", "QueryResult", "UploadReceipt"]
+__all__ = ["AuditEntry", "AuditPage", "Budget", "CellValue", "Health", "NoiseInfo", "Policy", "QueryResult", "UploadReceipt",
+           "Rollback", "DatasetVersionInfo", "DatasetVersions"]

@@ -257,6 +257,57 @@ class UploadResponse(_Model):
     dataset: str
     version: int = Field(ge=1)
     sha256: str = Field(description="SHA-256 of the accepted Arrow file, as in its manifest.")
+    replayed: bool = Field(default=False, description=(
+        "True when this very manifest (same nonce, same SHA-256) had been accepted before: nothing new was stored and `version` is that "
+        "earlier version, active now. Makes retries safe."))
+    rolled_back_from: int | None = Field(default=None, description=(
+        "Set when the re-upload made an older version active again (a rollback): the version that was active before."))
+    warnings: list[str] = Field(default=[], description="What ingest accepted but the uploader should know (e.g. a manifest without a salt fingerprint).")
+
+
+# --- dataset versions (compliance keys, own partner only) --------------------------------------
+
+
+class RollbackRequest(_Model):
+    """``POST /v1/datasets/{partner}/{dataset}/rollback``: the earlier version to make active again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{"version": 2}]})
+
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class RollbackResponse(_Model):
+    """What a rollback did; ``changed`` is false when ``to_version`` was already active."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
+        {"partner": "northside-dealers", "dataset": "sales", "from_version": 3, "to_version": 2, "changed": True, "rows": 51234,
+         "sha256": "9f2c" + "0" * 60}]})
+
+    partner: str
+    dataset: str
+    from_version: int | None
+    to_version: int
+    changed: bool
+    rows: int
+    sha256: str
+
+
+class DatasetVersionOut(_Model):
+    version: int
+    active: bool
+    retained: bool = Field(description="Its rows are still stored, so it can be made active again.")
+    rows: int
+    uploaded_at: datetime
+    uploaded_by: str
+    sha256: str
+
+
+class DatasetVersions(_Model):
+    """Every version of one dataset (metadata only), so a compliance officer can pick one to roll back to."""
+
+    partner: str
+    dataset: str
+    versions: list[DatasetVersionOut]
 
 
 # --- policies ----------------------------------------------------------------------------------
@@ -358,4 +409,8 @@ __all__ = [
     "QueryRequest",
     "QueryResponse",
     "UploadResponse",
+    "RollbackRequest",
+    "RollbackResponse",
+    "DatasetVersionOut",
+    "DatasetVersions",
 ]

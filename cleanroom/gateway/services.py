@@ -184,7 +184,11 @@ class Services:
         )
 
     def upload(self, principal: Principal, dataset: str, arrow_path: Path, manifest_path: Path) -> UploadResponse:
-        """Validate and swap in a staged upload with the same code as ``cleanroom upload``."""
+        """Validate and swap in a staged upload with the same code as ``cleanroom admin ingest``.
+
+        The same signed upload again answers with its version (``replayed``; an older one is made
+        active again, ``rolled_back_from``): see ``cleanroom.ingest``. Still HTTP 201 (the route's status).
+        """
         try:
             result = ingest_upload(self.store, self.config.partners, principal.partner, arrow_path, manifest_path,
                                    actor=principal.actor, audit=self.audit)
@@ -192,8 +196,8 @@ class Services:
             raise _without_staging_path(exc, arrow_path.parent) from None
         if result.dataset != dataset:
             raise InternalError("internal.invariant", f"manifest dataset {result.dataset!r} != route {dataset!r}")
-        version = self.store.active_versions()[f"{principal.partner}.{dataset}"]
-        return UploadResponse(partner=result.partner, dataset=result.dataset, version=result.version, sha256=version.sha256)
+        return UploadResponse(partner=result.partner, dataset=result.dataset, version=result.version, sha256=result.sha256,
+                              replayed=result.replayed, rolled_back_from=result.rolled_back_from, warnings=list(result.warnings))
 
     def policy(self, principal: Principal, collaboration: str) -> PolicyResponse:
         """The active policy of ``collaboration`` (``policy.not_active`` when none is)."""

@@ -1,7 +1,8 @@
 """``ingest_upload``: validate a signed upload, re-key it with the pepper, publish it atomically.
 
-The same function serves the CLI (``cleanroom upload``) and the gateway's upload endpoint, so an
-upload is judged identically whichever way it arrives. Nothing becomes visible except through
+The same function serves the operator's CLI (``cleanroom admin ingest``) and the gateway's upload
+endpoint (which ``cleanroom upload --gateway`` calls), so an upload is judged identically whichever
+way it arrives. Nothing becomes visible except through
 ``Store.publish``'s single transaction: a rejected or interrupted upload leaves the previous
 version active and readable.
 
@@ -9,6 +10,12 @@ Before the file is even read, two guards against a partner's own mistakes (_guar
 keyed with another salt than the collaboration's is refused (``upload.salt_mismatch``), and so is
 an empty file or one far smaller than the active version, unless the manifest allows it
 (``upload.shrinks_dataset``).
+
+Replays are judged per partner and dataset. The very same signed upload again (same nonce, same
+SHA-256) is idempotent, which makes retries safe: when its version is the active one nothing
+changes (``replayed``); when it is an older version, that version is made active again (a
+rollback, audited as ``dataset.rollback``). A nonce reused for other bytes, or the same bytes
+under a new nonce, is ``upload.replayed``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from cleanroom.ingest import _checks as checks
 from cleanroom.ingest import _guards as guards
 from cleanroom.manifest import MANIFEST_SUFFIX, Manifest
 from cleanroom.partners import Dataset, get_partner
-from cleanroom.store import Published, Store, VersionMeta
+from cleanroom.store import Published, Seen, Store, VersionMeta, replay_message
 
 MAX_UPLOAD_BYTES = 8 << 30  # 8 GiB: far above a year of a large dealer group's rows
 DEFAULT_MAX_SHRINK = guards.DEFAULT_MAX_SHRINK
@@ -38,7 +45,12 @@ log = logging.getLogger(__name__)
 
 
 class IngestResult(BaseModel):
-    """What an accepted upload became: the new active version and how many persons it added."""
+    """What an accepted upload became: the active version and how many persons it added.
+
+    ``replayed``: this very manifest had been accepted before, so nothing new was stored and
+    ``version`` is that earlier version, active now. ``rolled_back_from``: the version that was
+    active before, when the re-upload made an older version active again (a rollback).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,6 +61,9 @@ class IngestResult(BaseModel):
     new_persons: int
     seconds: float
     warnings: tuple[str, ...] = ()
+    sha256: str = ""
+    replayed: bool = False
+    rolled_back_from: int | None = None
 
 
 class UploadPair(BaseModel):
@@ -89,10 +104,20 @@ def ingest_upload(
         raise
     result = result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
     if audit is not None:
-        details = {"partner": result.partner, "dataset": result.dataset, "version": result.version, "rows": result.rows, "sha256": context["sha256"]}
-        details.update(context["guards"])
-        audit.append("upload", actor, details)
+        _audit_accepted(audit, actor, result, context)
     return result
+
+
+def _audit_accepted(audit: AuditLog, actor: str, result: IngestResult, context: dict[str, Any]) -> None:
+    """``upload`` for a new version, ``dataset.rollback`` when a re-upload made an older one active, ``upload.idempotent`` otherwise."""
+    details: dict[str, Any] = {"partner": result.partner, "dataset": result.dataset}
+    if result.rolled_back_from is not None:
+        audit.append("dataset.rollback", actor, {**details, "from_version": result.rolled_back_from, "to_version": result.version,
+                                                 "via": "upload", "sha256": context["sha256"]})
+    elif result.replayed:
+        audit.append("upload.idempotent", actor, {**details, "version": result.version, "sha256": context["sha256"]})
+    else:
+        audit.append("upload", actor, {**details, "version": result.version, "rows": result.rows, "sha256": context["sha256"], **context["guards"]})
 
 
 class _Limits(BaseModel):
@@ -110,20 +135,31 @@ def _ingest(store: Store, partners_dir: Path, partner_id: str, pair: UploadPair,
     dataset = checks.check_partner(manifest, partner, manifest_path)
     context.update(dataset=manifest.dataset, sha256=manifest.sha256, nonce=manifest.nonce)
     checks.check_signature(manifest, partner, manifest_path)
-    _check_fresh(store, manifest, manifest_path)
+    seen = _check_fresh(store, partner.id, manifest, manifest_path)
     qualified = f"{partner.id}.{manifest.dataset}"
-    warnings = _check_guards(store, manifest, qualified, manifest_path, limits.max_shrink, context)
-    checks.check_file(arrow_path, manifest, max_bytes=limits.max_bytes)
-    table = _validated_table(arrow_path, manifest, dataset, qualified)
     meta = VersionMeta(
         partner=partner.id, dataset=manifest.dataset, sha256=manifest.sha256, nonce=manifest.nonce, uploaded_by=actor,
         hidden_columns=tuple(dataset.columns_tagged("private")),
     )
+    if seen is not None and (seen.active or seen.retained):
+        # the same signed upload again, its rows still stored: check the bytes are the signed ones, then no data is read
+        context["guards"] = {}
+        checks.check_file(arrow_path, manifest, max_bytes=limits.max_bytes)
+        return _result(store.reactivate(meta), ())
+    # a re-upload whose rows were dropped passed the shrink guard when it was first accepted: it is rebuilt, not judged again
+    warnings = _check_guards(store, manifest, qualified, manifest_path, limits.max_shrink if seen is None else 1.0, context)
+    checks.check_file(arrow_path, manifest, max_bytes=limits.max_bytes)
+    table = _validated_table(arrow_path, manifest, dataset, qualified)
     with guards.salt_claimed(store, manifest, manifest_path):
         published = _publish(store, table, meta, dataset, arrow_path)
+    return _result(published, warnings)
+
+
+def _result(published: Published, warnings: tuple[str, ...]) -> IngestResult:
     v = published.version
     return IngestResult(
-        partner=v.partner, dataset=v.dataset, version=v.version, rows=v.rows, new_persons=published.new_persons, seconds=0.0, warnings=warnings
+        partner=v.partner, dataset=v.dataset, version=v.version, rows=v.rows, new_persons=published.new_persons, seconds=0.0, warnings=warnings,
+        sha256=v.sha256, replayed=published.replayed, rolled_back_from=published.rolled_back_from,
     )
 
 
@@ -153,12 +189,15 @@ def _validated_table(arrow_path: Path, manifest: Manifest, dataset: Dataset, qua
     return table
 
 
-def _check_fresh(store: Store, manifest: Manifest, path: Path) -> None:
-    reason = store.seen(nonce=manifest.nonce, sha256=manifest.sha256)
-    if reason == "nonce":
-        raise UploadError("upload.replayed", f"{path}: nonce {manifest.nonce} was already used: this manifest was uploaded before", path=str(path))
-    if reason == "sha256":
-        raise UploadError("upload.replayed", f"{path}: a file with this SHA-256 was already uploaded (an active or past version)", path=str(path))
+def _check_fresh(store: Store, partner: str, manifest: Manifest, path: Path) -> Seen | None:
+    """None for a fresh upload; the earlier version for the same signed upload again; ``upload.replayed`` otherwise.
+
+    Only this partner's versions of this dataset are compared, and the message names only them.
+    """
+    seen = store.seen(partner=partner, dataset=manifest.dataset, nonce=manifest.nonce, sha256=manifest.sha256)
+    if seen is not None and seen.reason != "manifest":
+        raise UploadError("upload.replayed", f"{path}: {replay_message(seen, partner, manifest.dataset)}", path=str(path), reason=seen.reason)
+    return seen
 
 
 def _publish(store: Store, table: pa.Table, meta: VersionMeta, dataset: Dataset, path: Path) -> Published:

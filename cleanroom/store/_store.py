@@ -4,9 +4,15 @@ One DuckDB instance per process (docs/decisions/0002): a database file can be at
 per process and by one process at a time. Readers and the writer are cursors of that instance.
 A reader cursor holds connection-local TEMP VIEWs for exactly the datasets it was given, so the
 engine's SQL names views, never tables; the writer runs inside one transaction under a
-process-wide lock. The CLI ``cleanroom upload`` therefore cannot run while a gateway holds the
-store (``store.locked``); the gateway's upload endpoint calls the same ``ingest_upload`` on its
-own Store instead.
+process-wide lock. The operator's ``cleanroom admin ingest`` and ``cleanroom datasets rollback``
+(without ``--gateway``) therefore cannot run while a gateway holds the store (``store.locked``);
+the gateway's upload and rollback endpoints call the same code on its own Store instead.
+
+Versions: every accepted upload of a partner's dataset is a new version; exactly one is active.
+The tables of the ``RETAINED_VERSIONS`` most recent superseded versions are kept so that a
+compliance officer or the operator can make one active again (:meth:`Store.rollback`); older
+ones are dropped (data minimisation). The catalog keeps every version's metadata, and replay
+protection is per (partner, dataset): see :meth:`Store.seen`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from cleanroom.crypto import Keyer, canonical_json, sha256_hex
-from cleanroom.errors import ConfigError, InternalError, QueryError, UploadError
+from cleanroom.errors import ConfigError, InternalError, QueryError, StoreError, UploadError
 from cleanroom.settings import GatewaySecrets
 from cleanroom.store import _layout as layout
 from cleanroom.store._connect import attach, harden
@@ -48,6 +54,11 @@ ViewSource = str | tuple[str, Sequence[str]]
 
 # Process-wide: two threads never write at once, whichever Store object they hold.
 _WRITE_LOCK = threading.Lock()
+
+# How many superseded versions of a dataset keep their rows (so they can be made active again).
+# A partner's erasure (a re-upload without some persons) therefore reaches the retained copies
+# only when they age out; see docs/explanation/storage.md.
+RETAINED_VERSIONS = 2
 
 
 class DatasetVersion(BaseModel):
@@ -84,11 +95,41 @@ class VersionMeta(BaseModel):
     hidden_columns: tuple[str, ...] = Field(default=(), description="Columns tagged private: stored, never in a view.")
 
 
+class StoredVersion(DatasetVersion):
+    """One version as ``cleanroom datasets list`` shows it: whether it is active, and whether its rows are still kept."""
+
+    active: bool
+    retained: bool = Field(description="Its rows are still stored, so it can be made active again (rollback).")
+    uploaded_by: str
+
+
 class Published(BaseModel):
+    """What a publish did. ``replayed``: the same manifest was accepted before and nothing new was stored;
+    ``rolled_back_from``: the version that was active before an earlier one was made active again."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: DatasetVersion
     new_persons: int
+    replayed: bool = False
+    rolled_back_from: int | None = None
+
+
+class Seen(BaseModel):
+    """An earlier accepted upload of the same partner and dataset that an upload's manifest matches.
+
+    ``reason``: ``"manifest"`` (same nonce and same SHA-256: the very same signed upload again),
+    ``"nonce"`` (the nonce with other bytes: a replay) or ``"sha256"`` (the same bytes under a new
+    nonce). Only this partner's versions of this dataset are ever compared, so an answer never
+    says anything about another partner.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str
+    version: int
+    active: bool
+    retained: bool
 
 
 class Store:
@@ -167,13 +208,31 @@ class Store:
         pinned = {n: ([active[n].version, active[n].sha256] if n in active else None) for n in sorted(set(qualified_names))}
         return sha256_hex(canonical_json({"store": self.store_id, "versions": pinned}))
 
-    def seen(self, *, nonce: str, sha256: str) -> str | None:
-        """Why an upload would be a replay ('nonce' or 'sha256'), or None when it is fresh."""
+    def seen(self, *, partner: str, dataset: str, nonce: str, sha256: str) -> Seen | None:
+        """The earlier version of ``partner.dataset`` this manifest matches (see :class:`Seen`), or None when it is fresh."""
         cur = self._cursor()
         try:
-            return _seen(cur, nonce, sha256)
+            return _seen(cur, partner, dataset, nonce, sha256)
         finally:
             cur.close()
+
+    def versions(self, qualified: str | None = None) -> list[StoredVersion]:
+        """Every version of every dataset (or of ``"partner.dataset"``), oldest first: metadata only, never rows."""
+        cur = self._cursor()
+        try:
+            rows = cur.execute(
+                f"SELECT {layout.ACTIVE_COLUMNS}, active, uploaded_by FROM store.main.catalog ORDER BY partner, dataset, version"
+            ).fetchall()
+            kept = _existing_tables(cur)
+        finally:
+            cur.close()
+        out = []
+        for partner, dataset, version, table, n, at, sha, most, _visible_cols, active, by in rows:
+            if qualified is not None and f"{partner}.{dataset}" != qualified:
+                continue
+            out.append(StoredVersion(partner=partner, dataset=dataset, version=version, table=table, rows=n, uploaded_at=at.replace(tzinfo=UTC),
+                                     sha256=sha, max_rows_per_person=most, active=active, retained=table in kept, uploaded_by=by))
+        return out
 
     def person_count(self) -> int:
         """How many persons the dictionary holds (a count, never an id)."""
@@ -282,17 +341,49 @@ class Store:
         After the commit, consented-rows tables built from the superseded version are dropped.
         """
         with self.writer() as cur:
-            reason = _seen(cur, meta.nonce, meta.sha256)
-            if reason:
-                raise UploadError("upload.replayed", _replay_message(reason, meta), partner=meta.partner, dataset=meta.dataset)
-            cur.register(INCOMING, data)
-            try:
-                distinct = cur.execute(f"SELECT DISTINCT hid FROM {INCOMING}").to_arrow_table().column(0).combine_chunks()
-                cur.register(KEYED, pa.table({"raw": distinct, "hid": rekey(distinct)}))
-                published = _publish(cur, data.schema, data.num_rows, meta)
-            finally:
-                cur.unregister(INCOMING)
-                cur.unregister(KEYED)
+            seen = _seen(cur, meta.partner, meta.dataset, meta.nonce, meta.sha256)
+            if seen is not None and seen.reason != "manifest":
+                raise UploadError("upload.replayed", replay_message(seen, meta.partner, meta.dataset), partner=meta.partner, dataset=meta.dataset)
+            if seen is not None and (seen.active or seen.retained):
+                published = _reactivate(cur, meta.partner, meta.dataset, seen.version)
+            else:
+                # fresh, or this very upload again after its rows were dropped: rebuilt from the bytes as the same version
+                cur.register(INCOMING, data)
+                try:
+                    distinct = cur.execute(f"SELECT DISTINCT hid FROM {INCOMING}").to_arrow_table().column(0).combine_chunks()
+                    cur.register(KEYED, pa.table({"raw": distinct, "hid": rekey(distinct)}))
+                    published = _publish(cur, data.schema, data.num_rows, meta, seen.version if seen else None)
+                finally:
+                    cur.unregister(INCOMING)
+                    cur.unregister(KEYED)
+        self._sweep_consented()
+        return published
+
+    def reactivate(self, meta: VersionMeta) -> Published:
+        """The same signed upload again, whose version still has its rows: no data needed.
+
+        Active: nothing changes (``replayed``). Older: it is made active again (a rollback). Any
+        other case (fresh, a replay, rows dropped) is a bug of the caller: ingest sends those
+        through :meth:`publish`.
+        """
+        with self.writer() as cur:
+            seen = _seen(cur, meta.partner, meta.dataset, meta.nonce, meta.sha256)
+            if seen is None or seen.reason != "manifest" or not (seen.active or seen.retained):
+                raise InternalError("internal.invariant", f"{meta.partner}.{meta.dataset}: nothing stored to reactivate for nonce {meta.nonce}")
+            published = _reactivate(cur, meta.partner, meta.dataset, seen.version)
+        self._sweep_consented()
+        return published
+
+    def rollback(self, partner: str, dataset: str, version: int) -> Published:
+        """Make an earlier ``version`` of ``partner.dataset`` active again, in one transaction.
+
+        ``store.not_found`` for a version that does not exist or whose rows were dropped (older
+        than the retained versions); the active version is a no-op (``rolled_back_from`` None).
+        The data-version token follows the active version, so the release cache never answers
+        with numbers of the version that was active before.
+        """
+        with self.writer() as cur:
+            published = _reactivate(cur, partner, dataset, version)
         self._sweep_consented()
         return published
 
@@ -324,23 +415,108 @@ def _prepare_layout(con: duckdb.DuckDBPyConnection) -> str:
     return str(meta["store_id"])
 
 
-def _seen(cur: duckdb.DuckDBPyConnection, nonce: str, sha256: str) -> str | None:
-    if cur.execute("SELECT 1 FROM store.main.nonces WHERE nonce = ?", [nonce]).fetchone():
-        return "nonce"
-    if cur.execute("SELECT 1 FROM store.main.catalog WHERE sha256 = ?", [sha256]).fetchone():
-        return "sha256"
-    return None
+def _seen(cur: duckdb.DuckDBPyConnection, partner: str, dataset: str, nonce: str, sha256: str) -> Seen | None:
+    """Compare with this partner's versions of this dataset only (the catalog keeps every version's nonce and digest)."""
+    rows = cur.execute(
+        "SELECT version, nonce = ?, sha256 = ?, active, table_name FROM store.main.catalog "
+        "WHERE partner = ? AND dataset = ? AND (nonce = ? OR sha256 = ?) ORDER BY version DESC",
+        [nonce, sha256, partner, dataset, nonce, sha256],
+    ).fetchall()
+    if not rows:
+        return None
+    kept = _existing_tables(cur)
+
+    def seen(reason: str, row: tuple[Any, ...]) -> Seen:
+        return Seen(reason=reason, version=row[0], active=row[3], retained=row[4] in kept)
+
+    for row in rows:
+        if row[1] and row[2]:
+            return seen("manifest", row)
+    same_nonce = [r for r in rows if r[1]]
+    return seen("nonce", same_nonce[0]) if same_nonce else seen("sha256", rows[0])
 
 
-def _replay_message(reason: str, meta: VersionMeta) -> str:
-    if reason == "nonce":
-        return f"manifest nonce {meta.nonce} for {meta.partner}.{meta.dataset} was already used"
-    return f"a file with SHA-256 {meta.sha256} was already uploaded (as an active or past version)"
+def replay_message(seen: Seen, partner: str, dataset: str) -> str:
+    """Why an upload is a replay, naming only the caller's own dataset and version."""
+    qualified = f"{partner}.{dataset}"
+    if seen.reason == "nonce":
+        return (f"the manifest's nonce was already used by {qualified} version {seen.version} for a file with other bytes: "
+                "a manifest is valid for one file only; run cleanroom prepare again")
+    return (f"this file (same SHA-256) is already {qualified} version {seen.version}; to make that version active again, "
+            "re-upload it with its original manifest or use cleanroom datasets rollback")
 
 
-def _publish(cur: duckdb.DuckDBPyConnection, schema: pa.Schema, rows: int, meta: VersionMeta) -> Published:
-    row = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM store.main.catalog WHERE partner = ? AND dataset = ?", [meta.partner, meta.dataset]).fetchone()
-    version = int(row[0]) if row else 1
+def _existing_tables(cur: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'store' AND schema_name = 'main'").fetchall()
+    return {r[0] for r in rows}
+
+
+def _columns(cur: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in cur.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'store' AND schema_name = 'main' AND table_name = ? "
+        "ORDER BY column_index", [table]).fetchall()]
+
+
+def _version_row(cur: duckdb.DuckDBPyConnection, partner: str, dataset: str, version: int) -> DatasetVersion | None:
+    row = cur.execute(
+        f"SELECT {layout.ACTIVE_COLUMNS} FROM store.main.catalog WHERE partner = ? AND dataset = ? AND version = ?", [partner, dataset, version]
+    ).fetchone()
+    if row is None:
+        return None
+    p, d, v, table, n, at, sha, most, _visible = row
+    return DatasetVersion(partner=p, dataset=d, version=v, table=table, rows=n, uploaded_at=at.replace(tzinfo=UTC), sha256=sha, max_rows_per_person=most)
+
+
+def _reactivate(cur: duckdb.DuckDBPyConnection, partner: str, dataset: str, version: int) -> Published:
+    """Inside the writer's transaction: make ``version`` (whose table must still exist) the active one."""
+    qualified = f"{partner}.{dataset}"
+    target = _version_row(cur, partner, dataset, version)
+    if target is None:
+        raise StoreError("store.not_found", f"{qualified} has no version {version} (see cleanroom datasets list)", dataset=qualified, version=version)
+    key = [partner, dataset]
+    row = cur.execute("SELECT version, table_name FROM store.main.catalog WHERE partner = ? AND dataset = ? AND active", key).fetchone()
+    current, current_table = (int(row[0]), str(row[1])) if row else (None, None)
+    if current == version:
+        return Published(version=target, new_persons=0, replayed=True)
+    if target.table not in _existing_tables(cur):
+        raise StoreError(
+            "store.not_found",
+            f"the rows of {qualified} version {version} were dropped (only the {RETAINED_VERSIONS} most recent superseded versions are kept); "
+            "the partner can restore it by uploading that version's file and manifest again",
+            dataset=qualified, version=version,
+        )
+    if current_table is not None and _columns(cur, current_table) != _columns(cur, target.table):
+        raise UploadError(
+            "upload.schema_mismatch",
+            f"{qualified} version {version} has other columns than the active version {current}: making it active would change the "
+            "dataset's schema under the policy",
+            dataset=qualified, version=version,
+        )
+    cur.execute("UPDATE store.main.catalog SET active = false WHERE partner = ? AND dataset = ? AND active", key)
+    cur.execute("UPDATE store.main.catalog SET active = true WHERE partner = ? AND dataset = ? AND version = ?", [*key, version])
+    _drop_superseded(cur, partner, dataset)
+    return Published(version=target, new_persons=0, replayed=True, rolled_back_from=current)
+
+
+def _drop_superseded(cur: duckdb.DuckDBPyConnection, partner: str, dataset: str) -> None:
+    """Drop the tables of superseded versions beyond the ``RETAINED_VERSIONS`` most recent ones (data minimisation)."""
+    rows = cur.execute(
+        "SELECT table_name FROM store.main.catalog WHERE partner = ? AND dataset = ? AND NOT active ORDER BY version DESC", [partner, dataset]
+    ).fetchall()
+    kept = _existing_tables(cur)
+    for (name,) in rows[RETAINED_VERSIONS:]:
+        if name in kept:
+            cur.execute(f"DROP TABLE IF EXISTS store.main.{layout.quote(name)}")
+
+
+def _publish(cur: duckdb.DuckDBPyConnection, schema: pa.Schema, rows: int, meta: VersionMeta, rebuild: int | None = None) -> Published:
+    """A new version; or (``rebuild``) the rows of that earlier version of the same signed upload again, made active."""
+    if rebuild is None:
+        row = cur.execute("SELECT coalesce(max(version), 0) + 1 FROM store.main.catalog WHERE partner = ? AND dataset = ?",
+                          [meta.partner, meta.dataset]).fetchone()
+        version = int(row[0]) if row else 1
+    else:
+        version = rebuild
     table = layout.table_name(meta.partner, meta.dataset, version)
     new_persons = _scalar(cur.execute(layout.insert_persons_sql(KEYED)))
     cur.execute(layout.create_table_sql(table, schema))
@@ -348,6 +524,11 @@ def _publish(cur: duckdb.DuckDBPyConnection, schema: pa.Schema, rows: int, meta:
     if inserted != rows:
         raise InternalError("internal.invariant", f"{table}: the person-id join gave {inserted} rows for {rows} uploaded: the dictionary is broken")
     persons, most = _person_counts(cur, table)
+    if rebuild is not None:
+        previous = _version_row(cur, meta.partner, meta.dataset, version)
+        if previous is None or previous.rows != inserted or previous.max_rows_per_person not in (None, most):
+            raise InternalError("internal.invariant", f"{table}: rebuilt from the same signed file but its counts differ from the catalog's")
+        return _reactivate(cur, meta.partner, meta.dataset, version).model_copy(update={"new_persons": new_persons})
     uploaded_at = datetime.now(UTC)
     _swap(cur, meta, version, table, [inserted, persons, most], uploaded_at, _visible(schema, meta))
     dv = DatasetVersion(partner=meta.partner, dataset=meta.dataset, version=version, table=table, rows=inserted, uploaded_at=uploaded_at,
@@ -373,15 +554,17 @@ def _visible(schema: pa.Schema, meta: VersionMeta) -> list[str]:
 
 
 def _swap(cur: duckdb.DuckDBPyConnection, meta: VersionMeta, version: int, table: str, counts: list[int], at: datetime, visible: list[str]) -> None:
-    """Flip the active version, record the nonce and drop the superseded table (data minimisation)."""
+    """Flip the active version, record the nonce and drop superseded tables beyond the retained ones (data minimisation).
+
+    The replay check reads the catalog (per partner and dataset); ``nonces`` stays a global log of
+    first uses, so a nonce another partner already used is not recorded there a second time.
+    """
     key = [meta.partner, meta.dataset]
-    old = [r[0] for r in cur.execute("SELECT table_name FROM store.main.catalog WHERE partner = ? AND dataset = ? AND active", key).fetchall()]
     cur.execute("UPDATE store.main.catalog SET active = false WHERE partner = ? AND dataset = ? AND active", key)
     naive = at.replace(tzinfo=None)
     cur.execute(layout.CATALOG_INSERT, [*key, version, table, *counts, meta.sha256, meta.nonce, naive, meta.uploaded_by, visible])
-    cur.execute("INSERT INTO store.main.nonces VALUES (?, ?, ?)", [meta.nonce, meta.partner, naive])
-    for name in old:
-        cur.execute(f"DROP TABLE IF EXISTS store.main.{layout.quote(name)}")
+    cur.execute("INSERT OR IGNORE INTO store.main.nonces VALUES (?, ?, ?)", [meta.nonce, meta.partner, naive])
+    _drop_superseded(cur, meta.partner, meta.dataset)
 
 
 def _scalar(cur: duckdb.DuckDBPyConnection) -> int:

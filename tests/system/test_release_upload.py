@@ -1,6 +1,8 @@
 """Uploads over HTTP (``POST /v1/datasets/{name}/uploads``) run the same ingest code as the CLI:
-a new signed file becomes a new version that the next query reads; a replayed manifest, a file
-changed after signing, or a manifest changed after signing is refused and changes nothing."""
+a new signed file becomes a new version that the next query reads; the same signed upload again is
+idempotent; a manifest nonce reused for other bytes, a file changed after signing, or a manifest
+changed after signing is refused and changes nothing. (Rollback by re-upload and per-partner
+replays: test_dataset_versions.py.)"""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from cleanroom.client import Client
 from cleanroom.crypto import sha256_file
 from cleanroom.errors import UploadError
 from cleanroom.ingest import UploadPair
+from cleanroom.manifest import Manifest, manifest_path
 
 LAKE = "lakeside-autos"
 ARROW = "application/vnd.apache.arrow.file"
@@ -86,10 +89,29 @@ def test_upload_over_http_makes_a_new_version_the_next_query_reads(
     assert uploads[-1].details["rows"] == json.loads(second_leads.manifest.read_text())["row_count"] < uploads[0].details["rows"]
 
 
-@pytest.mark.parametrize("which", ["first", "second"])
-def test_a_replayed_manifest_is_refused(which: str, collab: Collab, gateway: LiveGateway, second_leads: UploadPair,
-                                        version_two: dict[str, Any]) -> None:
-    pair = collab.uploads(LAKE)["leads"] if which == "first" else second_leads
+def _nonce_reused(collab: Collab, dataset: str) -> UploadPair:
+    """A validly signed manifest that reuses the nonce of lakeside's accepted version 1 of ``dataset`` for other bytes."""
+    old = Manifest.read(collab.uploads(LAKE)[dataset].manifest)
+    folder = collab.root / f"nonce-reused-{dataset}"
+    folder.mkdir(exist_ok=True)
+    arrow = folder / f"{dataset}.arrow"
+    arrow.write_bytes(b"not the file that nonce was first signed for")
+    forged = Manifest.new(LAKE, dataset, arrow, old.schema_hash, old.row_count).model_copy(update={"nonce": old.nonce})
+    forged.signed_by(collab.signing_key(LAKE, "uploader")).write(manifest_path(arrow))
+    return UploadPair(arrow=arrow, manifest=manifest_path(arrow))
+
+
+def test_the_same_upload_again_is_idempotent(collab: Collab, gateway: LiveGateway, second_leads: UploadPair,
+                                             version_two: dict[str, Any]) -> None:
+    response = _post(gateway, collab.mint(LAKE, "uploader"), "leads", second_leads.arrow.read_bytes(), second_leads.manifest.read_bytes())
+    assert response.status_code == 201, response.text
+    assert {k: response.json()[k] for k in ("version", "replayed", "rolled_back_from")} == {"version": 2, "replayed": True, "rolled_back_from": None}
+    again = _query(gateway, collab.mint(LAKE, "analyst"))
+    assert again["rows"] == version_two["after"]["rows"] and again["cached"] is True, "version 2 stays active, nothing new"
+
+
+def test_a_nonce_reused_for_other_bytes_is_refused(collab: Collab, gateway: LiveGateway, version_two: dict[str, Any]) -> None:
+    pair = _nonce_reused(collab, "leads")
     response = _post(gateway, collab.mint(LAKE, "uploader"), "leads", pair.arrow.read_bytes(), pair.manifest.read_bytes())
     body = check_problem(response, "upload.replayed")
     assert response.status_code == 409 and "nonce" in body["detail"]
@@ -134,14 +156,14 @@ def test_a_tampered_upload_is_refused_and_changes_nothing(
 
 
 def test_the_client_raises_the_server_error(collab: Collab, gateway: LiveGateway) -> None:
-    pair = collab.uploads(LAKE)["sales"]
+    pair = _nonce_reused(collab, "sales")
     with Client(gateway.url, collab.mint(LAKE, "uploader")) as uploader, pytest.raises(UploadError) as exc:
         uploader.upload("sales", pair.arrow, pair.manifest)
     assert exc.value.code == "upload.replayed"
 
 
 def test_an_upload_refusal_does_not_reveal_server_paths(collab: Collab, gateway: LiveGateway) -> None:
-    pair = collab.uploads(LAKE)["sales"]
+    pair = _nonce_reused(collab, "sales")
     response = _post(gateway, collab.mint(LAKE, "uploader"), "sales", pair.arrow.read_bytes(), pair.manifest.read_bytes())
     check_problem(response, "upload.replayed")
     assert str(collab.root) not in response.text

@@ -54,7 +54,10 @@ def test_upload_rejection_exits_2_with_code(tmp_path: Path, partners_dir: Path, 
     common = ["--store", str(tmp_path / "store"), "--keys-file", str(keys_file), "--partners", str(partners_dir)]
     assert _run("upload", "--partner", PARTNER, str(pair.arrow), *common)[0] == 0
     code, out = _run("upload", "--partner", PARTNER, str(pair.manifest), *common, "--json")
-    assert code == 2 and json.loads(out)["error"]["code"] == "upload.replayed"
+    assert code == 0 and json.loads(out)[0]["replayed"] is True, "the same signed upload again is idempotent"
+    pair.arrow.write_bytes(pair.arrow.read_bytes()[:-10])  # the manifest's nonce with other bytes
+    code, out = _run("upload", "--partner", PARTNER, str(pair.manifest), *common, "--json")
+    assert code == 2 and json.loads(out)["error"]["code"] == "upload.manifest_invalid"
 
 
 def test_find_uploads_refuses_paths_in_manifest(build: Callable[..., UploadPair]) -> None:

@@ -199,14 +199,21 @@ def test_publish_failure_inside_swap_rolls_back_persons(store: Store, publish: C
     assert store.person_count() == persons
 
 
-def test_replay_is_checked_inside_the_transaction(store: Store) -> None:
+def test_replay_is_checked_inside_the_transaction_per_partner_and_dataset(store: Store) -> None:
     m = meta()
     store.publish(leads_table(10), m, rekey(store))
-    assert store.seen(nonce=m.nonce, sha256="0" * 64) == "nonce"
-    assert store.seen(nonce="0" * 32, sha256=m.sha256) == "sha256"
+    mine = {"partner": m.partner, "dataset": m.dataset}
+    assert store.seen(**mine, nonce=m.nonce, sha256="0" * 64).reason == "nonce"  # type: ignore[union-attr]
+    assert store.seen(**mine, nonce="0" * 32, sha256=m.sha256).reason == "sha256"  # type: ignore[union-attr]
+    assert store.seen(**mine, nonce=m.nonce, sha256=m.sha256).reason == "manifest"  # type: ignore[union-attr]
+    # another partner's (or dataset's) nonce and bytes are nobody else's business
+    assert store.seen(partner="lakeside-autos", dataset="leads", nonce=m.nonce, sha256=m.sha256) is None
+    assert store.seen(partner=m.partner, dataset="sales", nonce=m.nonce, sha256=m.sha256) is None
     with pytest.raises(UploadError) as exc:
-        store.publish(leads_table(10), m, rekey(store))
+        store.publish(leads_table(10), m.model_copy(update={"sha256": "1" * 64}), rekey(store))
     assert exc.value.code == "upload.replayed"
+    again = store.publish(leads_table(10), m, rekey(store))
+    assert again.replayed and again.version.version == 1 and again.rolled_back_from is None
 
 
 def test_person_ids_are_dense_and_shared_across_datasets(store: Store) -> None:
