@@ -17,6 +17,8 @@ from cleanroom.client._models import (
     Budget,
     CellValue,
     DatasetFreshness,
+    DatasetVersionInfo,
+    DatasetVersions,
     Explanation,
     Health,
     NoiseInfo,
@@ -25,6 +27,7 @@ from cleanroom.client._models import (
     ReportPlan,
     ReportRecipient,
     ReportSectionPlan,
+    Rollback,
     UploadReceipt,
 )
 
@@ -35,6 +38,8 @@ __all__ = [
     "CellValue",
     "Client",
     "DatasetFreshness",
+    "DatasetVersionInfo",
+    "DatasetVersions",
     "Explanation",
     "Health",
     "NoiseInfo",
@@ -43,6 +48,7 @@ __all__ = [
     "ReportPlan",
     "ReportRecipient",
     "ReportSectionPlan",
+    "Rollback",
     "UploadReceipt",
     "error_from_response",
 ]

@@ -4,25 +4,39 @@ It imports nothing from the server side (only ``cleanroom.errors``, its own mode
 it installs and runs on a machine that holds no data and no secrets. Every failure comes back as
 the ``cleanroom.errors`` exception the server raised (see ``_errors``); a gateway that cannot be
 reached is a ``config.invalid`` naming the URL, and a timeout is ``query.timeout``.
+
+:meth:`Client.upload` streams the Arrow file (never read into memory), can report progress, and
+retries on connection errors and 502/503/504 when asked to: safe, because the gateway answers the
+same signed manifest again with the version it already accepted (``replayed``) instead of
+refusing it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
 from cleanroom.client._errors import error_from_response
-from cleanroom.client._models import AuditPage, Budget, Explanation, Health, Policy, QueryResult, ReportPlan, UploadReceipt
+from cleanroom.client._models import AuditPage, Budget, DatasetVersions, Explanation, Health, Policy, QueryResult, ReportPlan, Rollback, UploadReceipt
 from cleanroom.errors import ConfigError, InternalError, QueryError
 
 M = TypeVar("M", bound=BaseModel)
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.file"
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_BACKOFF_S = 30.0
+
+# progress(bytes_sent_of_the_arrow_file, its_size); called again from 0 when an attempt is retried
+Progress = Callable[[int, int], None]
+# on_retry(attempt_that_failed, why, seconds_until_the_next_one)
+OnRetry = Callable[[int, str, float], None]
 
 
 class Client:
@@ -75,14 +89,49 @@ class Client:
     def budget(self, collaboration: str) -> Budget:
         return self._call(Budget, "GET", "/v1/budget", params={"collaboration": collaboration})
 
-    def upload(self, dataset: str, arrow_path: Path, manifest_path: Path) -> UploadReceipt:
-        """Upload one prepared file and its signed manifest (as written by ``cleanroom prepare``)."""
-        with Path(arrow_path).open("rb") as arrow, Path(manifest_path).open("rb") as manifest:
+    def upload(self, dataset: str, arrow_path: Path, manifest_path: Path, *, retries: int = 0, backoff_s: float = 1.0,
+               progress: Progress | None = None, on_retry: OnRetry | None = None) -> UploadReceipt:
+        """Upload one prepared file and its signed manifest (as written by ``cleanroom prepare``).
+
+        The file is streamed. With ``retries``, a connection error, a timeout or a 502/503/504 is
+        retried after ``backoff_s``, doubling (at most 30 s; a ``Retry-After`` is honoured). A retry
+        of an upload the gateway did accept comes back ``replayed`` with the same version.
+        """
+        path = f"/v1/datasets/{_segment(dataset)}/uploads"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._post_files(path, Path(arrow_path), Path(manifest_path), progress)
+            except httpx.TransportError as exc:
+                if attempt > retries:
+                    raise self._transport_error(exc, "POST", path) from exc
+                why = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+                delay = _backoff(backoff_s, attempt, None)
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt > retries:
+                    return self._parse(UploadReceipt, response, "POST", path)
+                why, delay = f"HTTP {response.status_code}", _backoff(backoff_s, attempt, response.headers.get("retry-after"))
+            if on_retry is not None:
+                on_retry(attempt, why, delay)
+            time.sleep(delay)
+
+    def _post_files(self, path: str, arrow_path: Path, manifest_path: Path, progress: Progress | None) -> httpx.Response:
+        with arrow_path.open("rb") as arrow, manifest_path.open("rb") as manifest:
+            body: IO[bytes] = arrow if progress is None else _Reader(arrow, arrow_path.stat().st_size, progress)
             files = {
-                "arrow": (Path(arrow_path).name, arrow, ARROW_MEDIA_TYPE),
-                "manifest": (Path(manifest_path).name, manifest, "application/json"),
+                "arrow": (arrow_path.name, body, ARROW_MEDIA_TYPE),
+                "manifest": (manifest_path.name, manifest, "application/json"),
             }
-            return self._call(UploadReceipt, "POST", f"/v1/datasets/{_segment(dataset)}/uploads", files=files)
+            return self._http.request("POST", path, files=files)
+
+    def dataset_versions(self, partner: str, dataset: str) -> DatasetVersions:
+        """Every version of one of the key's partner's datasets, and which is active (compliance keys)."""
+        return self._call(DatasetVersions, "GET", f"/v1/datasets/{_segment(partner)}/{_segment(dataset)}/versions")
+
+    def rollback(self, partner: str, dataset: str, version: int) -> Rollback:
+        """Make an earlier, retained version of one of the key's partner's datasets active again (compliance keys; audited)."""
+        return self._call(Rollback, "POST", f"/v1/datasets/{_segment(partner)}/{_segment(dataset)}/rollback", json={"version": version})
 
     def policy(self, collaboration: str) -> Policy:
         return self._call(Policy, "GET", f"/v1/policies/{_segment(collaboration)}")
@@ -106,7 +155,9 @@ class Client:
     # --- plumbing -----------------------------------------------------------------------------
 
     def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        response = self._send(method, path, **kwargs)
+        return self._parse(model, self._send(method, path, **kwargs), method, path)
+
+    def _parse(self, model: type[M], response: httpx.Response, method: str, path: str) -> M:
         if response.is_error:
             raise error_from_response(response)
         try:
@@ -117,10 +168,44 @@ class Client:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise QueryError("query.timeout", f"{method} {self.base_url}{path}: no answer within the client timeout") from exc
         except httpx.TransportError as exc:
-            raise ConfigError("config.invalid", f"cannot reach the gateway at {self.base_url} ({exc}); is `cleanroom serve` running?", url=self.base_url) from exc
+            raise self._transport_error(exc, method, path) from exc
+
+    def _transport_error(self, exc: httpx.TransportError, method: str, path: str) -> QueryError | ConfigError:
+        if isinstance(exc, httpx.TimeoutException):
+            return QueryError("query.timeout", f"{method} {self.base_url}{path}: no answer within the client timeout")
+        return ConfigError("config.invalid", f"cannot reach the gateway at {self.base_url} ({exc}); is `cleanroom serve` running?", url=self.base_url)
+
+
+def _backoff(base_s: float, attempt: int, retry_after: str | None) -> float:
+    """Seconds before the next attempt: the server's Retry-After when it gave one, else ``base_s`` doubling per attempt."""
+    if retry_after is not None and retry_after.strip().isdigit():
+        return min(float(retry_after.strip()), MAX_BACKOFF_S)
+    return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+
+
+class _Reader:
+    """A binary file that reports how far it has been read (httpx streams multipart files in 64 KiB reads)."""
+
+    def __init__(self, fh: IO[bytes], size: int, progress: Progress) -> None:
+        self._fh, self._size, self._progress = fh, size, progress
+        self.name = fh.name
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._fh.read(n)
+        self._progress(self._fh.tell(), self._size)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position = self._fh.seek(offset, whence)
+        self._progress(position, self._size)
+        return position
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
 
 
 def _segment(value: str) -> str:
