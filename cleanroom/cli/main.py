@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cleanroom.cli import audit, demo, gateway, ingest, keys, policy, prepare, report, synth
+from cleanroom.cli import audit, demo, gateway, ingest, keys, policy, prepare, report, synth, upload
 
 app = typer.Typer(
     name="cleanroom",
@@ -22,7 +22,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-for module in (synth, keys, prepare, ingest, policy, audit, gateway, report, demo):
+for module in (synth, keys, prepare, upload, ingest, policy, audit, gateway, report, demo):
     module.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

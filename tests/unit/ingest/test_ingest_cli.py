@@ -1,4 +1,4 @@
-"""``cleanroom upload`` and ``cleanroom datasets`` through the real CLI app and real files."""
+"""``cleanroom admin ingest`` and ``cleanroom datasets`` (list, rollback on the store) through the real CLI app and real files."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_upload_folder_then_list(tmp_path: Path, partners_dir: Path, keys_file: 
             f.rename(folder / f.name)
     store = tmp_path / "store"
     common = ["--store", str(store), "--keys-file", str(keys_file)]
-    code, out = _run("upload", "--partner", PARTNER, str(folder), *common, "--partners", str(partners_dir), "--json")
+    code, out = _run("admin", "ingest", "--partner", PARTNER, str(folder), *common, "--partners", str(partners_dir), "--json")
     assert code == 0, out
     assert {(r["dataset"], r["version"], r["rows"]) for r in json.loads(out)} == {("leads", 1, 40), ("sales", 1, 30), ("consent", 1, 20)}
     code, out = _run("datasets", *common, "--json")
@@ -49,14 +49,14 @@ def test_upload_folder_then_list(tmp_path: Path, partners_dir: Path, keys_file: 
     assert code == 0 and "northside-dealers.sales" in out
 
 
-def test_upload_rejection_exits_2_with_code(tmp_path: Path, partners_dir: Path, keys_file: Path, build: Callable[..., UploadPair]) -> None:
+def test_ingest_rejection_exits_2_with_code(tmp_path: Path, partners_dir: Path, keys_file: Path, build: Callable[..., UploadPair]) -> None:
     pair = build(rows=10)
     common = ["--store", str(tmp_path / "store"), "--keys-file", str(keys_file), "--partners", str(partners_dir)]
-    assert _run("upload", "--partner", PARTNER, str(pair.arrow), *common)[0] == 0
-    code, out = _run("upload", "--partner", PARTNER, str(pair.manifest), *common, "--json")
+    assert _run("admin", "ingest", "--partner", PARTNER, str(pair.arrow), *common)[0] == 0
+    code, out = _run("admin", "ingest", "--partner", PARTNER, str(pair.manifest), *common, "--json")
     assert code == 0 and json.loads(out)[0]["replayed"] is True, "the same signed upload again is idempotent"
     pair.arrow.write_bytes(pair.arrow.read_bytes()[:-10])  # the manifest's nonce with other bytes
-    code, out = _run("upload", "--partner", PARTNER, str(pair.manifest), *common, "--json")
+    code, out = _run("admin", "ingest", "--partner", PARTNER, str(pair.manifest), *common, "--json")
     assert code == 2 and json.loads(out)["error"]["code"] == "upload.manifest_invalid"
 
 
@@ -71,6 +71,8 @@ def test_find_uploads_refuses_paths_in_manifest(build: Callable[..., UploadPair]
 
 
 def test_help_is_there() -> None:
-    for command in ("upload", "datasets"):
-        code, out = _run(command, "--help")
+    for command in (["admin", "ingest"], ["datasets", "list"], ["datasets", "rollback"]):
+        code, out = _run(*command, "--help")
         assert code == 0 and "--store" in out
+    code, out = _run("--help")
+    assert code == 0 and "admin" in out and "upload" in out
