@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test test-slow bench install clean
+.PHONY: help demo test test-slow bench bench-quick install clean
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ test: $(STAMP)  ## run the test suite (fast tests; a few minutes)
 test-slow: $(STAMP)  ## run the long statistical, load and 1M-row tests
 	$(BIN)/python -m pytest -q -m slow
 
-bench: $(STAMP)  ## measure prepare/ingest throughput and the privacy tax on 1M customers
-	$(BIN)/python bench/run.py
+bench: $(STAMP)  ## performance record: privacy tax, concurrency, peers at 100k+1M (QUICK=1: 100k only)
+	$(BIN)/python bench/record.py $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+bench-quick: $(STAMP)  ## the quick performance record (100k, installed peers only; < 3 min once set up)
+	$(BIN)/python bench/record.py --quick $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and demo output
 	rm -rf $(VENV) .demo .cleanroom

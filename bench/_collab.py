@@ -74,9 +74,12 @@ def fresh_workdir(work: Path, repo: Path) -> None:
         shutil.copytree(repo / source, work / source, ignore=shutil.ignore_patterns("*.sig"))
 
 
-def build(work: Path, repo: Path, customers: int, seed: int, workers: int, tick: Tick) -> Collab:
-    """Every step from raw data to an active policy, each timed."""
+def build(work: Path, repo: Path, customers: int, seed: int, workers: int, tick: Tick,
+          policy_edit: Callable[[Path], None] | None = None) -> Collab:
+    """Every step from raw data to an active policy, each timed; ``policy_edit(path)`` may change the policy copy before signing."""
     fresh_workdir(work, repo)
+    if policy_edit:
+        policy_edit(work / "policies" / f"{COLLABORATION}.yaml")
     collab = Collab(work=work, customers=customers, seed=seed)
     tick(f"synth {customers:,} customers")
     collab.timings["synth"] = run_synth(collab)

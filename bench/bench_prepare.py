@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
-from cleanroom.crypto import new_secret, new_signing_key
+from cleanroom.crypto import new_secret, new_signing_key, public_key_text
 from cleanroom.partners import load_partner
 from cleanroom.prepare import prepare_partner
 
@@ -114,6 +114,8 @@ def run(rows: int, persons: int, workers_list: list[int], work: Path, phone_only
         "generate_seconds": round(time.perf_counter() - t0, 2),
     }
     salt, key = new_secret(), new_signing_key()
+    # prepare refuses a key that is not the partner's registered uploader key: register this one
+    partner = partner.model_copy(update={"keys": partner.keys.model_copy(update={"uploader": public_key_text(key)})})
     for workers in workers_list:
         cpu0 = _cpu_seconds()
         summary = prepare_partner(partner, salt, raw, work / f"out{workers}", key, workers=workers)
