@@ -91,26 +91,29 @@ def upload_all(w: Path, step: Step) -> None:
 
 def _replay_rejected(w: Path) -> None:
     """Show two upload defences: the same signed upload again changes nothing (retries are safe),
-    and a manifest's nonce cannot vouch for other bytes."""
+    and a manifest nonce cannot vouch for other bytes, even signed by the partner's own key."""
     from cleanroom.ingest import find_uploads, ingest_upload
+    from cleanroom.manifest import Manifest, manifest_path
     from cleanroom.settings import GatewaySecrets
     from cleanroom.store import Store
 
-    pairs = find_uploads(w / "prepared" / "northside-dealers")
+    pid = "northside-dealers"
+    pairs = find_uploads(w / "prepared" / pid)
     pair, other = pairs[0], pairs[1]
+    first = Manifest.read(pair.manifest)
+    swapped = w / "replay-attempt" / pair.arrow.name
+    swapped.parent.mkdir(exist_ok=True)
+    swapped.write_bytes(other.arrow.read_bytes())
+    forged = Manifest.new(pid, first.dataset, swapped, first.schema_hash, first.row_count).model_copy(update={"nonce": first.nonce})
+    forged.signed_by(crypto.read_signing_key(w / "keys" / f"{pid}-uploader.pem")).write(manifest_path(swapped))
     with Store.open(w / "store", GatewaySecrets.load(w / "keys" / "gateway.keys")) as store:
-        again = ingest_upload(store, w / "partners", "northside-dealers", pair.arrow, pair.manifest, actor="northside-dealers")
+        again = ingest_upload(store, w / "partners", pid, pair.arrow, pair.manifest, actor=pid)
         console.print(f"re-uploading {pair.manifest.name} is idempotent: version {again.version} stays active, nothing new stored",
                       highlight=False, markup=False)
-        swapped = w / "replay-attempt"
-        swapped.mkdir(exist_ok=True)
-        (swapped / pair.manifest.name).write_bytes(pair.manifest.read_bytes())
-        (swapped / pair.arrow.name).write_bytes(other.arrow.read_bytes())  # the signed nonce, other bytes
         try:
-            ingest_upload(store, w / "partners", "northside-dealers", swapped / pair.arrow.name, swapped / pair.manifest.name,
-                          actor="northside-dealers")
+            ingest_upload(store, w / "partners", pid, swapped, manifest_path(swapped), actor=pid)
         except CleanroomError as exc:
-            console.print(f"its manifest with another file's bytes is refused: [{exc.code}]", highlight=False, markup=False)
+            console.print(f"its nonce signed again for other bytes is refused: [{exc.code}]", highlight=False, markup=False)
 
 
 def sign_and_activate(w: Path, step: Step) -> None:
