@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,20 +33,37 @@ def paths(store: Path | None = None, partners: Path | None = None, policies: Pat
 
 
 def handle_errors(fn: F) -> F:
-    """Turn a CleanroomError into one clear line on stderr (code first) and exit code 2."""
+    """Turn a CleanroomError into one clear line on stderr (code first) and exit code 2.
+
+    A storage fault that reaches here unconverted (a full disk, a read-only or unreadable store,
+    a damaged file: see :func:`cleanroom.store.faults.storage_fault`) is printed the same way as
+    its ``store.*`` error: an operator's problem gets one line, never a traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except CleanroomError as exc:
-            if kwargs.get("as_json"):
-                print(json.dumps({"error": exc.to_dict()}), file=sys.stdout)
-            else:
-                err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}", highlight=False)
-            raise typer.Exit(2) from None
+            fail(exc, as_json=bool(kwargs.get("as_json")))
+        except Exception as exc:
+            from cleanroom.store.faults import storage_fault
+
+            fault = storage_fault(exc)
+            if fault is None:
+                raise
+            fail(fault, as_json=bool(kwargs.get("as_json")))
 
     return wrapper  # type: ignore[return-value]
+
+
+def fail(exc: CleanroomError, *, as_json: bool = False) -> NoReturn:
+    """Print ``exc`` as one line (``error [code] message``, or JSON) and exit with code 2."""
+    if as_json:
+        print(json.dumps({"error": exc.to_dict()}), file=sys.stdout)
+    else:
+        err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def emit_json(data: Any) -> None:

@@ -7,6 +7,7 @@ of the CLI starts fast; ``query`` goes through the typed client like any other p
 from __future__ import annotations
 
 import getpass
+import logging
 import ipaddress
 import json
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +18,7 @@ from rich.table import Table
 from cleanroom.cli._results import display_columns, display_rows, num, table
 
 from cleanroom.cli._common import JsonOpt, KeysFileOpt, PartnersOpt, PoliciesOpt, StoreOpt, console, emit_json, err_console, handle_errors, paths
-from cleanroom.errors import ConfigError, QueryError
+from cleanroom.errors import CleanroomError, ConfigError, InternalError, QueryError
 
 if TYPE_CHECKING:
     from cleanroom.client import QueryResult
@@ -41,13 +42,28 @@ def serve(
     keys_file: KeysFileOpt = None,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback --host (put TLS in front of it).")] = False,
 ) -> None:
-    """Run the gateway (FastAPI on uvicorn) over the store; API docs at /docs."""
+    """Run the gateway (FastAPI on uvicorn) over the store; API docs at /docs.
+
+    Start-up problems (a read-only or unreadable store, a damaged ledger or database file, a
+    missing key file, an integrity refusal) print one line ``error [code] ...`` and exit 2.
+    """
     import uvicorn
 
     from cleanroom.gateway import GatewayConfig, create_app
 
     _check_host(host, allow_remote)
-    app = create_app(GatewayConfig.from_paths(paths(store, partners, policies), keys_file))
+    try:
+        app = create_app(GatewayConfig.from_paths(paths(store, partners, policies), keys_file))
+    except (CleanroomError, typer.Exit):
+        raise
+    except Exception as exc:  # not a known fault: still one line (the traceback goes to the log at debug level)
+        from cleanroom.store.faults import storage_fault
+
+        fault = storage_fault(exc)
+        if fault is not None:
+            raise fault from None
+        logging.getLogger("cleanroom").debug("gateway start failed", exc_info=True)
+        raise InternalError("internal.invariant", f"the gateway could not start: {exc.__class__.__name__}: {exc}") from None
     console.print(f"cleanroom gateway on http://{host}:{port}  (docs: /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")
 

@@ -193,8 +193,9 @@ class ReportPlan(_Model):
 
 
 class Health(_Model):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"]
     version: str
+    reason: str | None = None  # when degraded: the store.* code of the fault
 
 
 __all__ = ["AuditEntry", "AuditPage", "Budget", "CellValue", "Health", "NoiseInfo", "Policy", "QueryResult", "UploadReceipt",

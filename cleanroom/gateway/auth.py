@@ -12,28 +12,39 @@ byte; the stored hash is then re-checked with :func:`crypto.constant_time_equal`
 
 Every creation, revocation and failed authentication is appended to the audit log; the key
 itself never is (not even a prefix).
+
+Authentication keeps answering on a broken disk. The audit entry of a *failed* authentication is
+best effort: when the disk is full or the store read-only, the failure is logged, reported to
+``on_fault`` (the gateway's ``StoreHealth``) and the caller still gets its 401. On a read-only
+or full file system SQLite cannot open a WAL database (it cannot create or grow the ``-shm``
+file), so a lookup that fails that way is retried with ``immutable=1``: nothing can write the key
+table there either (no writer can create its WAL), and the retry is made only when there is no
+``-wal`` file holding committed changes (a revocation) that an immutable read would miss.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from cleanroom.audit import AuditLog
 from cleanroom.crypto import constant_time_equal, sha256_hex
-from cleanroom.errors import AuthError, ConfigError
+from cleanroom.errors import AuthError, ConfigError, StoreError
 from cleanroom.partners import Partner
+from cleanroom.store.faults import storage_fault
 
 Role = Literal["analyst", "uploader", "compliance", "report"]
 PartnerRole = Literal["brand", "dealer", "finance"]
@@ -42,6 +53,8 @@ ROLES: tuple[str, ...] = get_args(Role)
 KEY_PREFIX = "crk_"
 KEY_PATTERN = re.compile(r"^crk_[A-Za-z0-9_-]{43}$")
 DB_NAME = "gateway.sqlite"
+
+log = logging.getLogger("cleanroom.gateway")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -119,6 +132,7 @@ class ApiKeys:
         self.path = store_dir / DB_NAME
         self.partners = partners
         self.audit = audit if audit is not None else AuditLog(store_dir / "audit.jsonl")
+        self.on_fault: Callable[[StoreError], None] | None = None  # told about a storage fault met on a best-effort write
         _create_private_file(self.path)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -186,23 +200,42 @@ class ApiKeys:
         ``MAX_FAILURES`` in a window gets ``auth.rate_limited`` (429, Retry-After) instead.
         """
         if actor != "anonymous":
-            self.audit.append("auth.failure", actor, {"reason": reason, "where": where, **details})
+            self._audit_failure(actor, {"reason": reason, "where": where, **details})
             return
         total, retry_after = self.failures.record(client)
         count, _ = self.failures.record(f"{client}|{reason}")
         if count in _LOGGED_COUNTS or (count > 1000 and count % 1000 == 0):
-            self.audit.append("auth.failure", actor, {"reason": reason, "where": where, "client": client, "failures_in_window": count,
-                                                      "window_s": FAILURE_WINDOW_S, **details})
+            self._audit_failure(actor, {"reason": reason, "where": where, "client": client, "failures_in_window": count,
+                                        "window_s": FAILURE_WINDOW_S, **details})
         if total > MAX_FAILURES:
             raise AuthError("auth.rate_limited", f"too many failed authentications from this client; retry in {retry_after} s",
                             retry_after_s=retry_after)
 
+    def _audit_failure(self, actor: str, details: dict[str, Any]) -> None:
+        """Best effort: a full or read-only disk must not turn a 401 into a 500 (or a 503)."""
+        try:
+            self.audit.append("auth.failure", actor, details)
+        except (OSError, sqlite3.Error) as exc:
+            fault = storage_fault(exc, self.audit.path)
+            if fault is None:
+                raise
+            log.warning("auth.failure not audited (%s): %s", fault.code, fault.message)
+            if self.on_fault is not None:
+                self.on_fault(fault)
+
     def _lookup(self, plaintext: str) -> tuple[str, str, str, str | None] | None:
         digest = sha256_hex(plaintext.encode())
-        with self._db() as db:
-            row = db.execute(
-                "SELECT key_hash, key_id, partner, role, revoked_at FROM api_keys WHERE key_hash = ?", (digest,)
-            ).fetchone()
+        query = "SELECT key_hash, key_id, partner, role, revoked_at FROM api_keys WHERE key_hash = ?"
+        try:
+            with self._db() as db:
+                row = db.execute(query, (digest,)).fetchone()
+        except sqlite3.OperationalError as exc:
+            fault = storage_fault(exc, self.path)
+            wal = self.path.with_name(self.path.name + "-wal")
+            if fault is None or fault.code == "store.integrity" or (wal.exists() and wal.stat().st_size > 0):
+                raise
+            with closing(sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro&immutable=1", uri=True)) as db:
+                row = db.execute(query, (digest,)).fetchone()
         if row is None or not constant_time_equal(row[0], digest):
             return None
         return row[1], row[2], row[3], row[4]

@@ -392,10 +392,15 @@ class AuditPage(_Model):
 
 
 class HealthResponse(_Model):
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [{"status": "ok", "version": "0.1.0"}]})
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
+        {"status": "ok", "version": "0.1.0"},
+        {"status": "degraded", "version": "0.1.0", "reason": "store.full"},
+    ]})
 
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="ok; degraded (HTTP 503) while the store has a fault.")
     version: str
+    reason: str | None = Field(default=None, description="When degraded: the error code of the fault (store.full, store.unavailable, "
+                                                        "store.integrity; see docs/reference/errors.md). Absent when ok.")
 
 
 __all__ = [

@@ -8,8 +8,13 @@ Shape (and nothing else)::
 Four sources feed it: a :class:`CleanroomError` (rendered as is), FastAPI's request validation
 (``query.invalid``, or ``budget.invalid_epsilon`` when only ``epsilon`` is wrong, with the field
 paths in ``details``), Starlette's HTTP errors (unknown route or method, malformed multipart) and
-anything else (``internal.invariant``). A 5xx never carries the exception's text or details:
-those may hold server paths or engine internals, so they go to the server log only.
+anything else: a storage fault (a full disk, a read-only or unreadable store, a damaged block) is
+recognized by :func:`cleanroom.store.faults.storage_fault` and answered with its documented 503
+(``store.full`` / ``store.unavailable`` with ``Retry-After``, ``store.integrity``) and one log
+line; only what is left is a bug (``internal.invariant``, logged with its traceback). Every
+storage fault is also recorded in the gateway's ``StoreHealth`` (what ``GET /healthz`` reports).
+A 5xx never carries the exception's text or details: those may hold server paths or engine
+internals, so they go to the server log only.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cleanroom.errors import CODES, CleanroomError, InternalError, QueryError
+from cleanroom.errors import CODES, CleanroomError, InternalError, QueryError, StoreError
+from cleanroom.store.faults import FAULT_CODES, storage_fault
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://cleanroom.dev/errors/"
@@ -105,8 +111,19 @@ def _path(request: Request) -> str:
     return request.url.path
 
 
+def record_fault(app: Any, err: StoreError) -> None:
+    """Tell the gateway's ``StoreHealth`` (if the app has one) about a storage fault."""
+    health = getattr(getattr(getattr(app, "state", None), "services", None), "health", None)
+    if health is not None:
+        health.fault(err)
+
+
 async def _on_cleanroom(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CleanroomError)
+    if isinstance(exc, StoreError) and exc.code in FAULT_CODES:
+        record_fault(request.app, exc)
+        log.warning("%s %s -> %s: %s", request.method, _path(request), exc.code, exc.message)
+        return problem_response(exc, _path(request))
     if exc.status >= 500:
         log.error("%s %s -> %s: %s %s", request.method, _path(request), exc.code, exc.message, exc.details)
     return problem_response(exc, _path(request))
@@ -149,11 +166,18 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled exception on %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:
+            services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            fault = storage_fault(exc, getattr(getattr(services, "config", None), "store", None))
+            if fault is None:
+                log.exception("unhandled exception on %s %s", scope.get("method"), scope.get("path"))
+            else:  # an operator's problem, not a bug: one line, no traceback
+                record_fault(scope.get("app"), fault)
+                log.warning("%s %s -> %s: %s", scope.get("method"), scope.get("path"), fault.code, fault.message)
             if started:
                 raise
-            await _internal(scope)(scope, receive, send)
+            response = _internal(scope) if fault is None else problem_response(fault, str(scope.get("path", "")))
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
@@ -171,6 +195,7 @@ __all__ = [
     "Problem",
     "http_error",
     "install",
+    "record_fault",
     "problem_for",
     "problem_response",
     "problem_responses",

@@ -8,18 +8,23 @@ that need it raise ``NotImplementedError``, which the gateway renders as ``inter
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cleanroom.audit import AuditLog, Entry
 from cleanroom.budget import Epsilon, Ledger, summarize
-from cleanroom.errors import CleanroomError, InternalError, PolicyError, QueryError
+from cleanroom.budget.ledger import SCHEMA as LEDGER_SCHEMA
+from cleanroom.errors import CleanroomError, InternalError, PolicyError, QueryError, StoreError
 from cleanroom.gateway.release import REPORT_ACCOUNT, ReleaseContext, budget_limits, release_query, release_report_section
 from cleanroom.ingest import ingest_upload
 from cleanroom.integrity import guard_store
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
-from cleanroom.store import Store
+from cleanroom.store import DB_FILE, Store
+from cleanroom.store.faults import StoreHealth, check_sqlite_schema, probe_write, storage_fault
 from cleanroom.gateway.auth import ApiKeys, Principal
 from cleanroom.gateway.config import GatewayConfig
 from cleanroom.gateway.models import (
@@ -52,17 +57,32 @@ class Services:
         self.config = config
         self.partners: dict[str, Partner] = load_partners(config.partners)
         self.secrets = GatewaySecrets.load(config.keys_file)
-        config.store.mkdir(parents=True, exist_ok=True)
+        # what GET /healthz reports; every storage fault met while serving is recorded here (cleanroom.store.faults)
+        self.health = StoreHealth(config.store)
+        # start checks: each storage fault becomes one store.* error naming the file (cleanroom serve prints one line)
+        with _storage(config.store):
+            config.store.mkdir(parents=True, exist_ok=True)
+            probe_write(config.store)  # a read-only or full store is refused now, not on the first charge
         self.audit = AuditLog(config.store / AUDIT_FILE)
-        self.keys = ApiKeys(config.store, self.partners, self.audit)
+        with _storage(config.store / "gateway.sqlite"):
+            self.keys = ApiKeys(config.store, self.partners, self.audit)
+        self.keys.on_fault = self.health.fault
         self.store = Store.open(config.store, self.secrets)
-        self.ledger = Ledger(config.store / LEDGER_FILE)
-        # refuse to start on a lost, rolled-back or swapped ledger or audit log (store.integrity); re-anchor on every commit
         try:
-            self.anchor = guard_store(config.store, self.ledger, self.audit, self.secrets)
+            with _storage(config.store / DB_FILE):
+                self.store.active_versions()  # the catalog reads
+            with _storage(config.store / LEDGER_FILE, "the budget ledger"):
+                self.ledger = Ledger(config.store / LEDGER_FILE)
+                check_sqlite_schema(self.ledger.path, LEDGER_SCHEMA, "budget ledger")
+            # refuse to start on a lost, rolled-back or swapped ledger or audit log (store.integrity); re-anchor on every commit
+            with _storage(config.store / AUDIT_FILE):
+                self.anchor = guard_store(config.store, self.ledger, self.audit, self.secrets)
         except BaseException:
             self.store.close()
             raise
+        # a durable commit (charge, stored result, audit append) also clears a store.full / store.unavailable
+        self.ledger.on_commit = _clearing(self.health, self.ledger.on_commit)
+        self.audit.on_commit = _clearing(self.health, self.audit.on_commit)
         self.release_context = ReleaseContext(
             store=self.store, ledger=self.ledger, audit=self.audit, partners=self.partners, query_timeout_s=config.limits.query_timeout_s
         )
@@ -82,6 +102,7 @@ class Services:
 
     def release_query(self, principal: Principal, request: QueryRequest) -> QueryResponse:
         """Authorize -> compile -> charge budget -> execute -> noise -> audit -> respond, in one place."""
+        self.health.require_intact()  # after a damaged block: refused before anything is charged
         return release_query(self.release_context, self._active(request.collaboration), principal, request)
 
     def explain_query(self, principal: Principal, request: ExplainRequest) -> ExplainResponse:
@@ -144,6 +165,7 @@ class Services:
         from cleanroom.reports.months import parse_month
 
         parse_month(month)
+        self.health.require_intact()
         return release_report_section(self.release_context, self._active(collaboration), principal, month, name)
 
     def get_query(self, principal: Principal, query_id: str) -> QueryResponse:
@@ -189,6 +211,7 @@ class Services:
         The same signed upload again answers with its version (``replayed``; an older one is made
         active again, ``rolled_back_from``): see ``cleanroom.ingest``. Still HTTP 201 (the route's status).
         """
+        self.health.require_intact()
         try:
             result = ingest_upload(self.store, self.config.partners, principal.partner, arrow_path, manifest_path,
                                    actor=principal.actor, audit=self.audit)
@@ -225,6 +248,36 @@ class Services:
     def close(self) -> None:
         """Release what the process holds: the store's database handle."""
         self.store.close()
+
+
+@contextmanager
+def _storage(path: Path, sqlite_what: str | None = None) -> Iterator[None]:
+    """Start-up: a storage fault met while opening ``path`` becomes its ``store.*`` error (naming the file).
+
+    With ``sqlite_what``, any other SQLite error (a table without the columns the code creates
+    indexes on, say) means the file is not what the gateway writes: ``store.integrity`` too.
+    """
+    try:
+        yield
+    except CleanroomError:
+        raise
+    except Exception as exc:
+        fault = storage_fault(exc, path)
+        if fault is None and sqlite_what is not None and isinstance(exc, sqlite3.Error):
+            fault = StoreError("store.integrity", f"{path}: cannot be opened as {sqlite_what} ({exc}): not the schema this gateway "
+                                                  "writes; restore the file from a backup", path=str(path))
+        if fault is None:
+            raise
+        raise fault from None
+
+
+def _clearing(health: StoreHealth, then: Callable[[], None] | None) -> Callable[[], None]:
+    def committed() -> None:
+        health.wrote()
+        if then is not None:
+            then()
+
+    return committed
 
 
 def _without_staging_path(exc: CleanroomError, staging: Path) -> CleanroomError:

@@ -60,6 +60,11 @@ def _open_error(db_file: Path, exc: duckdb.Error) -> Exception:
         return StoreError("store.locked", f"{db_file} is already open in this process; share that Store", path=str(db_file))
     if "encryption key" in text.lower() or "encrypted" in text.lower():
         return StoreError("store.key_invalid", f"the database key does not open {db_file} (wrong key or not a cleanroom store)", path=str(db_file))
+    from cleanroom.store.faults import storage_fault  # a full disk, a read-only directory, a damaged block
+
+    fault = storage_fault(exc, db_file)
+    if fault is not None:
+        return fault
     log.error("cannot open store %s: %s", db_file, text)
     return ConfigError("config.invalid", f"{db_file} cannot be opened as a cleanroom store: {exc.__class__.__name__}", path=str(db_file))
 

@@ -31,11 +31,12 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from cleanroom.crypto import Keyer, canonical_json, sha256_hex
-from cleanroom.errors import ConfigError, InternalError, QueryError, StoreError, UploadError
+from cleanroom.errors import CleanroomError, ConfigError, InternalError, QueryError, StoreError, UploadError
 from cleanroom.settings import GatewaySecrets
 from cleanroom.store import _layout as layout
 from cleanroom.store._connect import attach, harden
 from cleanroom.store._consented import ConsentedTables, Source
+from cleanroom.store.faults import storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -579,10 +580,13 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
         log.debug("rollback after failure: %s", exc)
 
 
-def _reader_error(exc: duckdb.Error, fired: bool, timeout_s: float) -> QueryError:
+def _reader_error(exc: duckdb.Error, fired: bool, timeout_s: float) -> CleanroomError:
     if fired and isinstance(exc, duckdb.InterruptException):
         return QueryError("query.timeout", f"the query exceeded its time limit of {timeout_s:g} s")
     log.error("query failed in the engine: %s: %s", exc.__class__.__name__, exc)
+    fault = storage_fault(exc, DB_FILE)  # a damaged block (store.integrity), a full or unreadable disk: not the query's fault
+    if fault is not None:
+        return fault
     return QueryError("query.failed", "the query failed in the engine; details are in the server log")
 
 
