@@ -19,6 +19,7 @@ from cleanroom.gateway import problems
 from cleanroom.gateway.config import GatewayConfig
 from cleanroom.gateway.limits import BodyLimit
 from cleanroom.gateway.routes import ROUTERS
+from cleanroom.gateway.routes.uploads import sweep_staging
 from cleanroom.gateway.services import Services
 
 DESCRIPTION = """\
@@ -33,6 +34,7 @@ Every error is RFC 9457 `application/problem+json` with a stable `code`
 def create_app(config: GatewayConfig, services: Services | None = None) -> FastAPI:
     """Build the app. ``Services`` is created here (partners, secrets, keys) so bad config fails at start."""
     state = services if services is not None else Services(config)
+    sweep_staging(state.incoming)  # what an upload interrupted by a crash left behind (no upload is in flight yet)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -3,13 +3,28 @@
 The body is ``multipart/form-data`` with two parts: ``arrow`` (the Arrow IPC file) and
 ``manifest`` (its signed manifest JSON, as a file or a text field). The multipart body is parsed
 here, after authentication (FastAPI would parse declared form parameters before running any
-dependency), and both parts are staged in a private temp directory inside the store, named as
-the manifest says, before ``ingest`` validates and swaps them in. The temp directory is removed
-whatever happens.
+dependency), then staged for ``ingest``, which validates it and swaps it in.
+
+Staging cannot outlive the process. Starlette's multipart parser keeps each file part in a
+``SpooledTemporaryFile``: in memory up to 1 MiB, then in an unnamed temp file of the system temp
+directory (``O_TMPFILE``, 0600). Both parts are then copied into *anonymous* files inside the
+store's ``incoming/`` directory (0700): ``O_TMPFILE`` (0600) where the file system supports it,
+else a 0600 file unlinked the moment it is created, before a byte is written. An anonymous file
+has no name: the kernel frees it when the last descriptor closes, on every exit path, kill -9
+included. Ingest needs paths named as the manifest says (its messages and the audit entry name
+the partner's file), so a private per-upload directory ``incoming/tmp*/`` (0700) holds two
+*symlinks*, ``<manifest.file>`` and ``<stem>.manifest.json``, to ``/proc/self/fd/<n>`` of those
+descriptors: they resolve only inside this process and hold no data. The directory is removed on
+every exit path; what a crash leaves (at most empty directories with dangling symlinks, or a
+named file on a system without ``/proc``) is removed by :func:`sweep_staging` when the gateway
+starts, which logs one warning line with the count and bytes. Staging paths never reach a
+response or an audit entry (``Services.upload`` strips them from error messages).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path as FsPath
@@ -26,6 +41,9 @@ from cleanroom.gateway.models import UploadResponse
 from cleanroom.gateway.problems import problem_responses
 from cleanroom.manifest import Manifest, manifest_path
 from cleanroom.partners import NAME_PATTERN
+from cleanroom.store.faults import open_anonymous
+
+log = logging.getLogger("cleanroom.gateway")
 
 router = APIRouter(prefix="/v1/datasets", tags=["uploads"])
 
@@ -71,24 +89,23 @@ async def create_upload(
     limit = services.config.limits.max_manifest_bytes
     form = await request.form(max_files=2, max_fields=1, max_part_size=limit)
     try:
-        with tempfile.TemporaryDirectory(dir=services.incoming) as tmp:
-            arrow_path, manifest_file = await _stage(form, FsPath(tmp), principal, dataset, limit)
+        with _Staging(services.incoming) as staging:
+            arrow_path, manifest_file = await _stage(form, staging, principal, dataset, limit)
             return await run_in_threadpool(services.upload, principal, dataset, arrow_path, manifest_file)
     finally:
         await form.close()
 
 
-async def _stage(form: FormData, tmp: FsPath, principal: Principal, dataset: str, limit: int) -> tuple[FsPath, FsPath]:
-    """Write both parts into ``tmp`` as ``<manifest.file>`` and ``<stem>.manifest.json``."""
+async def _stage(form: FormData, staging: _Staging, principal: Principal, dataset: str, limit: int) -> tuple[FsPath, FsPath]:
+    """Stage both parts as ``<manifest.file>`` and ``<stem>.manifest.json`` (symlinks to anonymous files)."""
     arrow, manifest_part = _part(form, "arrow"), _part(form, "manifest")
     if not isinstance(arrow, UploadFile):
         raise QueryError("query.invalid", "multipart part 'arrow' must be a file", field="body.arrow")
-    staged = tmp / _STAGED_MANIFEST
-    staged.write_bytes(await _manifest_bytes(manifest_part, limit))
+    data = await _manifest_bytes(manifest_part, limit)
+    staged = await run_in_threadpool(staging.put, _STAGED_MANIFEST, lambda out: out.write(data))
     manifest = _check_manifest(Manifest.read(staged), principal, dataset)
-    arrow_path = tmp / manifest.file
-    await run_in_threadpool(_copy, arrow.file, arrow_path)
-    return arrow_path, staged.rename(manifest_path(arrow_path))
+    arrow_path = await run_in_threadpool(staging.put, manifest.file, lambda out: _copy(arrow.file, out))
+    return arrow_path, staging.rename(staged, manifest_path(arrow_path).name)
 
 
 def _part(form: FormData, name: str) -> UploadFile | str:
@@ -123,10 +140,71 @@ def _check_manifest(manifest: Manifest, principal: Principal, dataset: str) -> M
     return manifest
 
 
-def _copy(source: IO[bytes], dest: FsPath) -> None:
+def _copy(source: IO[bytes], out: IO[bytes]) -> None:
     source.seek(0)
-    with dest.open("xb") as out:
-        shutil.copyfileobj(source, out, length=1 << 20)
+    shutil.copyfileobj(source, out, length=1 << 20)
 
 
-__all__ = ["ARROW_MEDIA_TYPE", "router"]
+_PROC_FD = FsPath("/proc/self/fd")
+
+
+class _Staging:
+    """One upload's staging: a 0700 directory of names for anonymous 0600 files (see the module docstring)."""
+
+    def __init__(self, incoming: FsPath) -> None:
+        self.incoming = incoming
+        self.dir = FsPath(tempfile.mkdtemp(dir=incoming))  # 0700
+        self._fds: list[int] = []
+
+    def put(self, name: str, write: Any) -> FsPath:
+        """A new file ``name`` in the staging directory, filled by ``write(binary file)``, flushed."""
+        path = self.dir / name
+        if _PROC_FD.is_dir():
+            fd = open_anonymous(self.dir)
+            self._fds.append(fd)  # held open until the upload is done: closing it frees the data
+            os.symlink(_PROC_FD / str(fd), path)
+            fd = os.dup(fd)
+        else:  # no /proc (not Linux): a named 0600 file, removed on exit or at the next start
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        return path
+
+    def rename(self, path: FsPath, name: str) -> FsPath:
+        target = self.dir / name
+        path.rename(target)
+        return target
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sweep_staging(incoming: FsPath) -> tuple[int, int]:
+    """At start: remove everything a crashed gateway left in ``incoming``; return (entries, bytes) removed.
+
+    No upload is in flight before the gateway serves, so all of it is garbage. The directory is
+    (re)made 0700. One warning line is logged when anything was removed.
+    """
+    incoming.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(incoming, 0o700)
+    count = size = 0
+    for entry in incoming.iterdir():
+        count += 1
+        if entry.is_dir() and not entry.is_symlink():
+            size += sum(f.lstat().st_size for f in entry.rglob("*") if not f.is_symlink() and f.is_file())
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            size += entry.lstat().st_size if not entry.is_symlink() else 0
+            entry.unlink(missing_ok=True)
+    if count:
+        log.warning("removed %d staging entr%s (%d bytes of data) left in %s by an interrupted upload", count,
+                    "y" if count == 1 else "ies", size, incoming)
+    return count, size
+
+
+__all__ = ["ARROW_MEDIA_TYPE", "router", "sweep_staging"]
