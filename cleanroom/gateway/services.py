@@ -21,6 +21,7 @@ from cleanroom.budget.ledger import SCHEMA as LEDGER_SCHEMA
 from cleanroom.errors import CleanroomError, InternalError, PolicyError, QueryError, StoreError
 from cleanroom.gateway.release import REPORT_ACCOUNT, ReleaseContext, budget_limits, release_query, release_report_section
 from cleanroom.ingest import ingest_upload
+from cleanroom.gateway.admission import Admission
 from cleanroom.integrity import guard_store
 from cleanroom.policy import Policy, active_policy, active_record, content_hash
 from cleanroom.store import DB_FILE, Store
@@ -48,6 +49,7 @@ from cleanroom.settings import GatewaySecrets
 AUDIT_FILE = "audit.jsonl"
 INCOMING_DIR = "incoming"
 LEDGER_FILE = "budget.sqlite"
+ANCHOR_DELAY_S = 0.2  # the anchor moves at most five times a second under load (cleanroom.integrity.Anchor.refresh)
 
 
 class Services:
@@ -76,15 +78,17 @@ class Services:
                 check_sqlite_schema(self.ledger.path, LEDGER_SCHEMA, "budget ledger")
             # refuse to start on a lost, rolled-back or swapped ledger or audit log (store.integrity); re-anchor on every commit
             with _storage(config.store / AUDIT_FILE):
-                self.anchor = guard_store(config.store, self.ledger, self.audit, self.secrets)
+                self.anchor = guard_store(config.store, self.ledger, self.audit, self.secrets, delay_s=ANCHOR_DELAY_S)
         except BaseException:
             self.store.close()
             raise
         # a durable commit (charge, stored result, audit append) also clears a store.full / store.unavailable
         self.ledger.on_commit = _clearing(self.health, self.ledger.on_commit)
         self.audit.on_commit = _clearing(self.health, self.audit.on_commit)
+        limits = config.limits
         self.release_context = ReleaseContext(
-            store=self.store, ledger=self.ledger, audit=self.audit, partners=self.partners, query_timeout_s=config.limits.query_timeout_s
+            store=self.store, ledger=self.ledger, audit=self.audit, partners=self.partners, query_timeout_s=limits.query_timeout_s,
+            admission=Admission(limits.max_queries_in_flight, limits.max_queries_queued), time_quantum_s=limits.release_time_quantum_s,
         )
 
     @property
@@ -236,8 +240,8 @@ class Services:
     def audit_page(self, principal: Principal, after: int | None, limit: int) -> AuditPage:
         """Entries made by ``principal.partner`` or naming it as data owner, after seq ``after``."""
         limit = min(limit, self.config.limits.audit_page_max)
-        report = self.audit.verify()
-        visible = (e for e in self.audit.entries() if (after is None or e.seq > after) and visible_to(e, principal.partner))
+        report = self.audit.verify_incremental()  # the full walk runs at start and in `cleanroom audit verify`
+        visible = (e for e in self.audit.entries_after(after) if visible_to(e, principal.partner))
         page: list[AuditEntryOut] = []
         for entry in visible:
             if len(page) == limit:
@@ -246,7 +250,10 @@ class Services:
         return _page(page, report.ok, report.entries, report.head, None)
 
     def close(self) -> None:
-        """Release what the process holds: the store's database handle."""
+        """Release what the process holds: a pending anchor move, the store's database handle."""
+        anchor = getattr(self, "anchor", None)
+        if anchor is not None:
+            anchor.close()
         self.store.close()
 
 

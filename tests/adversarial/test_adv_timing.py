@@ -24,9 +24,6 @@ from cleanroom.gateway import Limits
 QUANTUM_S = 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="hole: Limits.release_time_quantum_s is never passed to ReleaseContext (gateway/services.py "
-                   "builds it with query_timeout_s only, time_quantum_s stays 0.0), so no release is ever padded: with a 1 s quantum "
-                   "an uncached release still answers in ~20-50 ms")
 def test_the_configured_time_quantum_pads_uncached_releases(tmp_path: Path, repo: Path, base_raw: Path) -> None:
     with make_world(tmp_path / "c", repo, base_raw, limits=Limits(release_time_quantum_s=QUANTUM_S)) as world:
         started = time.perf_counter()
@@ -46,9 +43,6 @@ def timing_worlds(tmp_path_factory: pytest.TempPathFactory, repo: Path, base_raw
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hole: response time reveals one person's 10,000 brand web sessions: uncached cohort "
-                   "funnel, 100 interleaved requests per world on loopback, medians 36-39 ms (with) vs 33-36 ms (without), "
-                   "Mann-Whitney z = 5.2-6.1 in three runs (no padding happens, see test_the_configured_time_quantum_pads_uncached_releases)")
 def test_response_time_does_not_reveal_one_persons_rows(timing_worlds: dict[bool, World]) -> None:
     times: dict[bool, list[float]] = {True: [], False: []}
     body = {"collaboration": COLLABORATION, "template": "funnel", "params": {}}
