@@ -337,18 +337,31 @@ def _data_files(directory: Path) -> list[tuple[str, int]]:
     return [(str(p), p.stat().st_size) for p in directory.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
-def test_kill_9_in_the_middle_of_a_large_upload_leaves_no_data(collab: Collab, store_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rounds", [1, pytest.param(20, marks=pytest.mark.slow, id="20-rounds")])
+def test_kill_9_in_the_middle_of_a_large_upload_leaves_no_data(collab: Collab, store_copy: Path, tmp_path: Path, rounds: int) -> None:
     pair = collab.reprepare(NORTH, "kill9")[next(iter(collab.uploads(NORTH)))]  # a fresh nonce: not a replay
     big = tmp_path / pair.arrow.name
     with big.open("wb") as fh:  # the signed manifest's SHA-256 will not match: ingest hashes 160 MB first
         for _ in range(160):
             fh.write(os.urandom(1 << 20))
+    uploader = ApiKeys(store_copy, collab.partners()).create_key(NORTH, "uploader", "kill9", actor="test")[1]
+    seen = sum(_kill_during_upload(collab, store_copy, tmp_path, uploader, big, pair.manifest, pair.arrow.stem) for _ in range(rounds))
+    with serve(_config(collab, store_copy)):  # restart
+        assert list((store_copy / "incoming").iterdir()) == []
+    if not seen:
+        pytest.skip("the upload never reached the staging step before the kill (nothing to observe)")
+
+
+def _kill_during_upload(collab: Collab, store_copy: Path, tmp_path: Path, uploader: str, big: Path, manifest: Path, dataset: str) -> bool:
+    """One round: start ``cleanroom serve``, send the big upload, SIGKILL the server while it stages; True if staging was seen."""
     port = free_port()
     cmd = [sys.executable, "-m", "cleanroom.cli.main", "serve", "--port", str(port), "--store", str(store_copy),
            "--partners", str(collab.partners_dir), "--policies", str(collab.policies), "--keys-file", str(collab.keys_file)]
-    log = (tmp_path / "serve.log").open("wb")
+    log = (tmp_path / "serve.log").open("ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    incoming = store_copy / "incoming"
+    seen_staging = False
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -357,11 +370,9 @@ def test_kill_9_in_the_middle_of_a_large_upload_leaves_no_data(collab: Collab, s
                     break
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.05)
-        uploader = ApiKeys(store_copy, collab.partners()).create_key(NORTH, "uploader", "kill9", actor="test")[1]
-        sender = threading.Thread(target=_quiet_upload, args=(url, uploader, big, pair.manifest, pair.arrow.stem), daemon=True)
+        assert _data_files(incoming) == []  # whatever an earlier kill left was swept at start
+        sender = threading.Thread(target=_quiet_upload, args=(url, uploader, big, manifest, dataset), daemon=True)
         sender.start()
-        incoming = store_copy / "incoming"
-        seen_staging = False
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and sender.is_alive():
             if incoming.exists() and any(incoming.iterdir()):
@@ -378,10 +389,7 @@ def test_kill_9_in_the_middle_of_a_large_upload_leaves_no_data(collab: Collab, s
             proc.kill()
             proc.wait()
         log.close()
-    with serve(_config(collab, store_copy)):  # restart
-        assert list((store_copy / "incoming").iterdir()) == []
-    if not seen_staging:
-        pytest.skip("the upload never reached the staging step before the kill (nothing to observe)")
+    return seen_staging
 
 
 def _quiet_upload(url: str, key: str, arrow: Path, manifest: Path, dataset: str) -> None:
