@@ -28,6 +28,7 @@ from _live_helpers import LiveGateway, bearer, check_problem
 from collab import COLLABORATION, Collab, ServerProcess, build_collab, serve
 
 from cleanroom.budget import Epsilon
+from cleanroom.gateway import Limits
 
 NORTH, LAKE = "northside-dealers", "lakeside-autos"
 EPSILON = 0.5
@@ -55,7 +56,8 @@ def collab(tmp_path_factory: pytest.TempPathFactory, repo: Path, synth_4k: Path)
 
 @pytest.fixture(scope="module")
 def gateway(collab: Collab) -> Iterator[LiveGateway]:
-    with serve(collab.config()) as live:
+    # a queue for all 50 clients: this module tests the ledger's atomicity, not admission control (gateway.busy)
+    with serve(collab.config(Limits(max_queries_queued=64))) as live:
         yield live
 
 
@@ -231,3 +233,32 @@ def _check_every_charge_has_one_audit_entry(collab: Collab) -> None:
 def _check_released_are_audited(collab: Collab, answers: list[dict[str, Any]]) -> None:
     released = {e.details["query_id"] for e in collab.audit().entries() if e.event == "query" and e.details.get("outcome") == "released"}
     assert {a["query_id"] for a in answers} <= released
+
+
+def test_a_full_gateway_refuses_with_gateway_busy_before_charging(crash_collab: Collab) -> None:
+    """One slot, no queue, 12 distinct queries at once: the refused ones are 503 gateway.busy, uncharged and audited."""
+    key = crash_collab.mint(LAKE, "analyst")
+    before = {c["query_id"] for c in crash_collab.ledger().charges(COLLABORATION)}
+    start = threading.Barrier(12)
+    with serve(crash_collab.config(Limits(max_queries_in_flight=1, max_queries_queued=0))) as live:
+        def ask(i: int) -> httpx.Response:
+            with httpx.Client(base_url=live.url, headers=bearer(key), timeout=120) as http:
+                start.wait()
+                return http.post("/v1/queries", json=_body({"dimensions": ["model"], "window_days": 30 + i}, epsilon=0.01))
+
+        answers: list[httpx.Response] = []
+        for burst_no in range(5):  # a machine busy elsewhere may stagger one burst so that it never overlaps: try again
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                answers += pool.map(ask, range(12 * burst_no, 12 * (burst_no + 1)))
+            if any(r.status_code != 200 for r in answers):
+                break
+    ok = [r for r in answers if r.status_code == 200]
+    busy = [r for r in answers if r.status_code != 200]
+    assert ok and busy, [r.status_code for r in answers]  # 12 at once through one slot: some run, some are turned away
+    for response in busy:
+        check_problem(response, "gateway.busy")
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    new = [c for c in crash_collab.ledger().charges(COLLABORATION) if c["query_id"] not in before]
+    assert {c["query_id"] for c in new} == {r.json()["query_id"] for r in ok}  # nothing charged for a busy refusal
+    refused = [e for e in crash_collab.audit().entries() if e.event == "query.refused" and e.details.get("code") == "gateway.busy"]
+    assert len(refused) >= len(busy)
