@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import functools
 import json
 import sys
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cleanroom.errors import CleanroomError
+from cleanroom.errors import CleanroomError, ConfigError
 from cleanroom.settings import Paths
 
 console = Console()
@@ -69,3 +70,19 @@ def fail(exc: CleanroomError, *, as_json: bool = False) -> NoReturn:
 def emit_json(data: Any) -> None:
     """Print JSON for machines (dates and paths as strings)."""
     print(json.dumps(data, indent=2, default=str))
+
+
+def endpoint(gateway: str | None, api_key_file: Path | None, what: str = "API key") -> tuple[str, str]:
+    """The gateway URL and the API key, from options or the environment (never from argv: keys stay out of `ps`)."""
+    if not gateway:
+        raise ConfigError("config.invalid", "no gateway: pass --gateway URL or set CLEANROOM_GATEWAY")
+    if api_key_file is not None:
+        try:
+            key = api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("config.invalid", f"cannot read the API key file {api_key_file}: {exc.strerror}") from None
+    else:
+        key = os.environ.get("CLEANROOM_API_KEY", "").strip()
+    if not key:
+        raise ConfigError("config.invalid", f"no {what}: pass --api-key-file FILE or set CLEANROOM_API_KEY")
+    return gateway, key

@@ -154,7 +154,7 @@ def _split(name: str) -> tuple[str, str]:
 
 def _list(name: str | None, store: Path | None, keys_file: Path | None, gateway: str | None, api_key_file: Path | None, as_json: bool) -> None:
     if gateway:
-        from cleanroom.cli.upload import endpoint
+        from cleanroom.cli._common import endpoint
         from cleanroom.client import Client
 
         if name is None:
@@ -236,7 +236,7 @@ def rollback(
 
 
 def _rollback_http(gateway: str, api_key_file: Path | None, partner: str, dataset: str, version: int) -> dict[str, Any]:
-    from cleanroom.cli.upload import endpoint
+    from cleanroom.cli._common import endpoint
     from cleanroom.client import Client
 
     url, key = endpoint(gateway, api_key_file)

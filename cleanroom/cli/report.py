@@ -9,7 +9,6 @@ step to stderr, which a scheduler's log collector can parse.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cleanroom.cli._common import console, err_console
-from cleanroom.errors import CleanroomError, ConfigError
+from cleanroom.cli._common import console, endpoint, err_console
+from cleanroom.errors import CleanroomError
 
 report_app = typer.Typer(help="The monthly report: funnel, attribution, captive finance and contracts ending, per recipient.", no_args_is_help=True)
 
@@ -40,7 +39,7 @@ def monthly(
     try:
         month = month or last_complete_month()
         parse_month(month)
-        url, key = _endpoint(gateway, api_key_file)
+        url, key = endpoint(gateway, api_key_file, "report API key")
         result = _run(url, key, collaboration, month, out, allow_partial, log)
     except CleanroomError as exc:
         log.error(exc)
@@ -58,22 +57,6 @@ def _run(url: str, key: str, collaboration: str, month: str, out: Path, allow_pa
 
     with Client(url, key, timeout=600) as client:
         return run_monthly(client, collaboration, month, out, allow_partial=allow_partial, progress=log.event)
-
-
-def _endpoint(gateway: str | None, api_key_file: Path | None) -> tuple[str, str]:
-    """The gateway URL and the report key, from options or the environment (never from argv: keys stay out of `ps`)."""
-    if not gateway:
-        raise ConfigError("config.invalid", "no gateway: pass --gateway URL or set CLEANROOM_GATEWAY")
-    if api_key_file is not None:
-        try:
-            key = api_key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError("config.invalid", f"cannot read the API key file {api_key_file}: {exc.strerror}") from None
-    else:
-        key = os.environ.get("CLEANROOM_API_KEY", "").strip()
-    if not key:
-        raise ConfigError("config.invalid", "no report API key: pass --api-key-file FILE or set CLEANROOM_API_KEY")
-    return gateway, key
 
 
 def _summary(result: Any) -> None:

@@ -13,7 +13,6 @@ was refused (its code and message are printed; the other files are still sent), 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,8 +23,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cleanroom.cli._common import JsonOpt, console, emit_json, err_console
-from cleanroom.errors import CODES, CleanroomError, ConfigError
+from cleanroom.cli._common import JsonOpt, console, emit_json, endpoint, err_console
+from cleanroom.errors import CODES, CleanroomError
 from cleanroom.ingest import UploadPair, find_uploads
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_GATEWAY = 0, 1, 2, 5
@@ -47,22 +46,6 @@ def print_error(exc: CleanroomError, as_json: bool, file: str | None = None) -> 
     else:
         where = f"{file}: " if file else ""
         err_console.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(where + exc.message)}", highlight=False)
-
-
-def endpoint(gateway: str | None, api_key_file: Path | None) -> tuple[str, str]:
-    """The gateway URL and the API key, from options or the environment (never from argv: keys stay out of `ps`)."""
-    if not gateway:
-        raise ConfigError("config.invalid", "no gateway: pass --gateway URL or set CLEANROOM_GATEWAY")
-    if api_key_file is not None:
-        try:
-            key = api_key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError("config.invalid", f"cannot read the API key file {api_key_file}: {exc.strerror}") from None
-    else:
-        key = os.environ.get("CLEANROOM_API_KEY", "").strip()
-    if not key:
-        raise ConfigError("config.invalid", "no API key: pass --api-key-file FILE or set CLEANROOM_API_KEY")
-    return gateway, key
 
 
 def _dataset_of(pair: UploadPair) -> str:
