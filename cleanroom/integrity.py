@@ -187,6 +187,7 @@ class Anchor(AnchorFile):
         super().__init__(store_dir, secrets)
         self.ledger, self.audit = ledger, audit
         self.delay_s = delay_s
+        self.last_activated: dict[str, str] = {}  # collaboration -> content hash of its last policy.activate entry (start walk)
         self._timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
@@ -273,7 +274,7 @@ class Anchor(AnchorFile):
             else:
                 self._compare_ledger(anchored.ledger, ledger_mark, prefix)
                 self._compare_audit(anchored.audit, audit_mark, at_anchor)
-            if self._audit_unaudited(rows, charged) + audit_unaudited_activations(self.store_dir, self.audit):
+            if self._audit_unaudited(rows, charged) + audit_unaudited_activations(self.store_dir, self.audit, self.last_activated):
                 entries, head = self.audit.head()
                 audit_mark = AuditMark(entries=entries, head=head)
             state = AnchorState(ledger=ledger_mark, audit=audit_mark)
@@ -294,9 +295,14 @@ class Anchor(AnchorFile):
             return state
 
     def _walk_audit(self, anchored_entries: int) -> tuple[AuditMark, str | None, dict[str, int]]:
-        """(mark, hash of entry ``anchored_entries - 1``, charged query ids -> line) over the verified chain."""
+        """(mark, hash of entry ``anchored_entries - 1``, charged query ids -> line) over the verified chain.
+
+        The same walk records, in ``self.last_activated``, the content hash each collaboration's
+        last ``policy.activate`` entry names (for :func:`audit_unaudited_activations`).
+        """
         head, count, at_anchor = GENESIS, 0, GENESIS if anchored_entries == 0 else None
         charged: dict[str, int] = {}
+        self.last_activated = {}
         try:
             for entry in self.audit.checked():
                 head, count = entry.hash, count + 1
@@ -304,6 +310,8 @@ class Anchor(AnchorFile):
                     at_anchor = head
                 if entry.event == "query" and entry.details.get("outcome") != "cached" and entry.details.get("query_id"):
                     charged.setdefault(str(entry.details["query_id"]), count)
+                elif entry.event == "policy.activate":
+                    self.last_activated[str(entry.details.get("collaboration"))] = str(entry.details.get("content_hash"))
         except AuditError as exc:
             raise _integrity(f"{exc.message}; the audit log must verify before the gateway starts (cleanroom audit verify)",
                              file=str(self.audit.path), line=exc.details.get("line")) from exc

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import os
 from datetime import UTC, date, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,18 +112,15 @@ def _audit_details(record: Activation) -> dict[str, Any]:
             "policy_file": record.policy_file, "activated_at": record.activated_at.isoformat()}
 
 
-def audit_unaudited_activations(store_dir: Path, audit: AuditLog) -> int:
+def audit_unaudited_activations(store_dir: Path, audit: AuditLog, last: Mapping[str, str]) -> int:
     """Audit (and add to the history) each active policy whose activation the log does not record.
 
     Called at gateway start, before serving: an activation killed between its pointer switch
-    and its audit entry took effect, so the log must say so (``recovered: true``). The check is
-    that the LAST ``policy.activate`` entry of each collaboration names the active content hash.
-    Returns how many entries were written.
+    and its audit entry took effect, so the log must say so (``recovered: true``). ``last`` maps
+    each collaboration to the content hash its LAST ``policy.activate`` entry names (the start
+    check's walk of the log collects it); it must be the active one. Returns how many entries
+    were written.
     """
-    last: dict[str, str] = {}
-    for entry in audit.entries():
-        if entry.event == "policy.activate":
-            last[str(entry.details.get("collaboration"))] = str(entry.details.get("content_hash"))
     written = 0
     for path in sorted(policies_store(store_dir).glob("*.active.json")):
         record = active_record(store_dir, path.name.removesuffix(".active.json"))
