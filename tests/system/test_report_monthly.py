@@ -674,7 +674,7 @@ def test_every_released_number_is_printed_and_no_suppressed_cell_is(first_run: R
                 low = with_separators(row["ci95_low"]) if row["ci95_low"] else "n/a"
                 high = with_separators(row["ci95_high"]) if row["ci95_high"] else "n/a"
                 expected += f" ({low}–{high})"
-            assert all(t == expected for t in texts), (key, texts, row)
+            assert all(t == expected for t in texts), f"{key}: expected {expected!r}, the HTML prints {texts!r}; CSV row {row!r}"
             checked += 1
         # nothing printed as a number that the CSV has as suppressed, and every suppressed cell is in the CSV
         printed_suppressed = {k for k, texts in page.items() if any(t == "suppressed" for t in texts)}
